@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Facts about the host, asked once at module init through the C glue
+//! (`arch/arm64/glue/host.c`).
+
+use core::ffi::{c_char, CStr};
+
+extern "C" {
+    fn vhe_rs_host_unsupported() -> *const c_char;
+}
+
+/// Returns why this host cannot run the Rust backend, or `None` if it can
+/// (a VHE host with KVM enabled and not protected).
+pub(crate) fn unsupported_reason() -> Option<&'static CStr> {
+    // SAFETY: `vhe_rs_host_unsupported` takes no arguments, reads only final
+    // (boot-time) capabilities and returns NULL or a pointer to a static,
+    // NUL-terminated string literal.
+    let p = unsafe { vhe_rs_host_unsupported() };
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: `p` is non-null and points to a static NUL-terminated string
+        // literal in the module's rodata (see `arch/arm64/glue/host.c`).
+        Some(unsafe { CStr::from_ptr(p) })
+    }
+}

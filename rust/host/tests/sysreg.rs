@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The sysreg layer against the kernel's own definitions, and its field algebra.
+//!
+//! The kernel tree is `$KDIR` (default: the project's `build/linux`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use vhe_rs_host::sim::{Event, SimRegs};
+use vhe_rs_host::sysreg::{self, defs, RegAccess, SysReg, Value, HCR_EL2, ZCR_EL2};
+
+fn kdir() -> PathBuf {
+    std::env::var_os("KDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../build/linux"))
+}
+
+/// `#define NAME VALUE` lines of a header, VALUE kept as text.
+fn defines(rel: &str) -> HashMap<String, String> {
+    let path = kdir().join(rel);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (build the kernel first: make kernel)", path.display()));
+    let mut m = HashMap::new();
+    let mut lines = text.lines().peekable();
+    while let Some(l) = lines.next() {
+        let mut l = l.to_string();
+        while l.ends_with('\\') {
+            l.pop();
+            l.push_str(lines.next().unwrap_or(""));
+        }
+        let mut w = l.split_whitespace();
+        if w.next() == Some("#define") {
+            if let Some(name) = w.next() {
+                m.insert(name.to_string(), w.collect::<Vec<_>>().join(" "));
+            }
+        }
+    }
+    m
+}
+
+fn get<'a>(d: &'a HashMap<String, String>, k: &str) -> &'a str {
+    d.get(k).unwrap_or_else(|| panic!("the kernel does not define {k}"))
+}
+
+/// `sys_reg(a, b, c, d, e)` packed the way `asm/sysreg.h` packs it.
+fn sys_reg_text(v: &str) -> Option<u32> {
+    let inner = v.strip_prefix("sys_reg(")?.strip_suffix(')')?;
+    let f: Vec<u32> = inner.split(',').map(|x| x.trim().parse().ok()).collect::<Option<_>>()?;
+    use defs::packing::*;
+    Some(
+        (f[0] << OP0_SHIFT) | (f[1] << OP1_SHIFT) | (f[2] << CRN_SHIFT) | (f[3] << CRM_SHIFT) | (f[4] << OP2_SHIFT),
+    )
+}
+
+fn num(v: &str) -> u64 {
+    let v = v.trim();
+    if let Some(h) = v.strip_prefix("0x") {
+        u64::from_str_radix(h, 16).unwrap()
+    } else if let Some(b) = v.strip_prefix("0b") {
+        u64::from_str_radix(b, 2).unwrap()
+    } else {
+        v.parse().unwrap_or_else(|_| panic!("not a number: {v}"))
+    }
+}
+
+#[test]
+fn packing_matches_sysreg_h() {
+    let d = defines("arch/arm64/include/asm/sysreg.h");
+    use defs::packing::*;
+    for (name, ours) in [
+        ("Op0_shift", OP0_SHIFT),
+        ("Op1_shift", OP1_SHIFT),
+        ("CRn_shift", CRN_SHIFT),
+        ("CRm_shift", CRM_SHIFT),
+        ("Op2_shift", OP2_SHIFT),
+    ] {
+        assert_eq!(num(get(&d, name)), ours as u64, "{name}");
+    }
+}
+
+#[test]
+fn tools_registers_match_generated_sysreg_defs_h() {
+    // The kernel's own gen-sysreg.awk output for the same arch/arm64/tools/sysreg.
+    let d = defines("arch/arm64/include/generated/asm/sysreg-defs.h");
+    let regs = defs::TOOLS_REGISTERS;
+    assert!(regs.len() > 100, "only {} registers generated", regs.len());
+    let kernel_regs = d.keys().filter(|k| k.starts_with("REG_")).count();
+    assert_eq!(regs.len(), kernel_regs, "register count differs from sysreg-defs.h");
+    let mut seen = std::collections::HashSet::new();
+    for r in regs {
+        let enc = sys_reg_text(get(&d, &format!("SYS_{}", r.name))).unwrap();
+        assert_eq!(r.encoding, enc, "encoding of {}", r.name);
+        for f in r.fields {
+            let k = format!("{}_{}", r.field_prefix, f.name);
+            assert_eq!(num(get(&d, &format!("{k}_SHIFT"))), f.shift as u64, "{k} shift");
+            assert_eq!(num(get(&d, &format!("{k}_WIDTH"))), f.width as u64, "{k} width");
+            seen.insert(format!("{k}_SHIFT"));
+            for (vn, vv) in f.values {
+                let kv = format!("{k}_{vn}");
+                let want = get(&d, &kv).trim_start_matches("UL(").trim_end_matches(')').to_string();
+                assert_eq!(num(&want), *vv, "{kv}");
+            }
+        }
+    }
+    // And the other way round: every field the kernel defines is generated.
+    let missing: Vec<_> = d.keys().filter(|k| k.ends_with("_SHIFT") && !seen.contains(*k)).collect();
+    assert!(missing.is_empty(), "fields the kernel defines and vhe-rs lacks: {missing:?}");
+}
+
+#[test]
+fn header_registers_match_sysreg_h() {
+    let d = defines("arch/arm64/include/asm/sysreg.h");
+    for r in defs::HDR_REGISTERS {
+        let enc = sys_reg_text(get(&d, &format!("SYS_{}", r.name)))
+            .unwrap_or_else(|| panic!("SYS_{} is not a plain sys_reg()", r.name));
+        assert_eq!(r.encoding, enc, "encoding of {}", r.name);
+    }
+}
+
+#[test]
+fn hcr_bits_match_kvm_arm_h() {
+    // `#define HCR_TGE (UL(1) << 27)`: single bits in kvm_arm.h.
+    let d = defines("arch/arm64/include/asm/kvm_arm.h");
+    let hcr = defs::HDR_REGISTERS.iter().find(|r| r.name == "HCR_EL2").unwrap();
+    let mut checked = 0;
+    for f in hcr.fields {
+        let text = get(&d, &format!("HCR_{}", f.name));
+        if let Some(bit) = text.strip_prefix("(UL(1) << ").and_then(|t| t.strip_suffix(')')) {
+            if let Ok(bit) = bit.trim().parse::<u32>() {
+                assert_eq!((f.shift, f.width), (bit, 1), "HCR_{}", f.name);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} HCR bits checked");
+    // HCR_HOST_VHE_FLAGS = RW | TGE | E2H.
+    let flags = (HCR_EL2::RW::SET | HCR_EL2::TGE::SET | HCR_EL2::E2H::SET).value();
+    assert_eq!(HCR_EL2::HOST_VHE_FLAGS, flags);
+}
+
+#[test]
+fn field_algebra() {
+    let f = ZCR_EL2::LEN;
+    assert_eq!(f.mask(), (1u64 << f.width()) - 1);
+    let v: Value<ZCR_EL2::Reg> = Value::from_raw(u64::MAX).with(f.val(3));
+    assert_eq!(v.field(f), 3);
+    assert_eq!(v.raw() & !f.mask(), u64::MAX & !f.mask());
+    // Later fields win where they overlap; others combine.
+    let fv = HCR_EL2::TGE::SET | HCR_EL2::TGE::CLEAR | HCR_EL2::E2H::SET;
+    assert!(fv.matches(HCR_EL2::E2H.mask()));
+    assert!(!fv.matches(HCR_EL2::E2H.mask() | HCR_EL2::TGE.mask()));
+    // Values wider than the field are truncated, never spill into neighbours.
+    assert_eq!(HCR_EL2::TGE.val(2).value(), 0);
+}
+
+#[test]
+fn modify_writes_only_changes() {
+    let mut regs = SimRegs::new();
+    regs.set::<HCR_EL2::Reg>(HCR_EL2::HOST_VHE_FLAGS);
+    regs.modify(HCR_EL2::TGE::SET); // already set: read, no write
+    assert_eq!(regs.log, vec![Event::Read("HCR_EL2")]);
+    regs.modify(HCR_EL2::TGE::CLEAR | HCR_EL2::TWI::SET);
+    let want = (HCR_EL2::HOST_VHE_FLAGS & !HCR_EL2::TGE.mask()) | HCR_EL2::TWI.mask();
+    assert_eq!(regs.writes::<HCR_EL2::Reg>(), vec![want]);
+    assert_eq!(regs.get::<HCR_EL2::Reg>(), Some(want));
+    assert!(regs.unset_reads.is_empty());
+    assert_eq!(<HCR_EL2::Reg as SysReg>::NAME, "HCR_EL2");
+    let _ = sysreg::consts::CURRENT_EL_EL2;
+}
