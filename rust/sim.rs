@@ -18,7 +18,7 @@ pub enum Event {
 }
 
 /// A register file: registers by encoding, plus the log of every access.
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 pub struct SimRegs {
     regs: BTreeMap<u32, u64>,
     /// Every access in order.

@@ -10,5 +10,8 @@
 #[path = "../sysreg.rs"]
 pub mod sysreg;
 
+#[path = "../fp.rs"]
+pub mod fp;
+
 #[path = "../sim.rs"]
 pub mod sim;
