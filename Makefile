@@ -75,8 +75,11 @@ check: $(SETUP_STAMP)
 	tools/check all
 
 run: module selftests
-	tools/vmrun.py --kernel $(IMAGE) --busybox $(BUSYBOX) --module $(MODULE) \
-		--files $(SELFTESTS) --plan selftests/plan/run.plan --out $(BUILD)/vm/run
+	@tools/vmrun.py --kernel $(IMAGE) --busybox $(BUSYBOX) --module $(MODULE) \
+		--files $(SELFTESTS) --exclude kheaders --plan selftests/plan/run.plan --out $(BUILD)/vm/run; \
+	rc=$$?; echo; echo "--- from the VM's console ($(BUILD)/vm/run/console.log):"; \
+	grep -E 'VHE mode initialized|vhe_rs:|vhe_rs_smoke:' $(BUILD)/vm/run/console.log \
+		| grep -v 'taints kernel'; exit $$rc
 
 clean:
 	-$(KMAKE) M=$(TOP) clean 2>/dev/null

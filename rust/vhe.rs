@@ -26,16 +26,16 @@ struct VheRs;
 impl kernel::Module for VheRs {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         if let Some(why) = host::unsupported_reason() {
-            pr_err!("vhe_rs: unsupported host: {}; not loading\n", why.to_str().unwrap_or("?"));
+            pr_err!("unsupported host: {}; not loading\n", why.to_str().unwrap_or("?"));
             return Err(ENODEV);
         }
-        pr_info!("vhe_rs: loaded on a VHE host (backend hook: not present in this kernel, guests run on the built-in C)\n");
+        pr_info!("loaded on a VHE host (backend hook: not present in this kernel, guests run on the built-in C)\n");
         Ok(VheRs)
     }
 }
 
 impl Drop for VheRs {
     fn drop(&mut self) {
-        pr_info!("vhe_rs: unloaded\n");
+        pr_info!("unloaded\n");
     }
 }
