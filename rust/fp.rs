@@ -127,14 +127,19 @@ pub trait FpContext {
     fn bind_guest_state(&mut self);
     /// `test_thread_flag(TIF_FOREIGN_FPSTATE)`.
     fn foreign_fpstate(&self) -> bool;
+    /// Whether the vCPU has SVE.
+    fn vcpu_has_sve(&self) -> bool;
+}
+
+/// What the EL2 side of the FP switch (the trap and the lazy switch around entry,
+/// part of the run path) needs on top of [`FpContext`].
+pub trait FpHypContext: FpContext {
     /// Enables FP (and SVE if the vCPU has it) for the guest and EL2 (CPACR_EL1
     /// under E2H), followed by an `isb`.
     fn enable_guest_fp(&mut self, sve: bool);
     /// Loads the guest's FP/SIMD (or SVE, at the guest's max VL, which ZCR_EL2
     /// holds) registers, FPSR and FPCR from the vCPU, and FPMR if the VM has it.
     fn load_guest_regs(&mut self, sve: bool);
-    /// Whether the vCPU has SVE.
-    fn vcpu_has_sve(&self) -> bool;
     /// The vCPU's maximum vector length in quadwords (`vcpu_sve_max_vq`).
     fn vcpu_sve_max_vq(&self) -> u64;
     /// The guest's saved ZCR_EL1.
@@ -191,7 +196,7 @@ pub fn put(ctx: &mut impl FpContext) {
 /// without SVE (an UNDEF for the slow path to inject), or a trap while the guest
 /// already owns the registers (cannot happen: it would be a bug; leave it to the
 /// slow path, which reports it).
-pub fn handle_trap(ctx: &mut impl FpContext, regs: &mut impl RegAccess, sve_trap: bool) -> bool {
+pub fn handle_trap(ctx: &mut impl FpHypContext, regs: &mut impl RegAccess, sve_trap: bool) -> bool {
     let sve = ctx.vcpu_has_sve();
     if sve_trap && !sve {
         return false;
@@ -216,7 +221,7 @@ pub fn handle_trap(ctx: &mut impl FpContext, regs: &mut impl RegAccess, sve_trap
 
 /// `fpsimd_lazy_switch_to_guest`: before entry, if the guest owns the registers,
 /// give it its vector length back (the host may have run with another).
-pub fn switch_to_guest(ctx: &mut impl FpContext, regs: &mut impl RegAccess) {
+pub fn switch_to_guest(ctx: &mut impl FpHypContext, regs: &mut impl RegAccess) {
     if ctx.owner() != FpOwner::GuestOwned || !ctx.vcpu_has_sve() {
         return;
     }
@@ -228,7 +233,7 @@ pub fn switch_to_guest(ctx: &mut impl FpContext, regs: &mut impl RegAccess) {
 /// save its ZCR_EL1 and leave the guest's max VL in ZCR_EL2, so that the host can
 /// save the guest's state lazily at that VL (`fpsimd_save_and_flush_cpu_state`
 /// relies on it). No `isb`: the exit was a context synchronization event.
-pub fn switch_to_host(ctx: &mut impl FpContext, regs: &mut impl RegAccess) {
+pub fn switch_to_host(ctx: &mut impl FpHypContext, regs: &mut impl RegAccess) {
     if ctx.owner() != FpOwner::GuestOwned || !ctx.vcpu_has_sve() {
         return;
     }

@@ -2,13 +2,17 @@
 
 //! vhe-rs: the KVM/arm64 VHE world switch in Rust.
 //!
-//! This is the crate root of the `vhe_rs` module. At this stage the module checks
-//! that the host is one it can serve (VHE, KVM on, not protected) and refuses to
-//! load otherwise, with a dmesg line saying why. The backend hook and the parts of
-//! the world switch it takes over are added on top of this.
+//! This is the crate root of the `vhe_rs` module. At init it checks that the host
+//! is one it can serve (VHE, not protected), parses the `parts` parameter and
+//! registers with KVM as the VHE backend (the hook of `arch/arm64/patches`). Each
+//! VM then chooses its backend once: created while `enable` is set and confirmed
+//! at its first KVM_RUN, it runs the parts in `parts` in Rust and the rest in the
+//! built-in C.
 
 use kernel::prelude::*;
 
+mod backend;
+pub mod fp;
 mod host;
 pub mod sysreg;
 
@@ -20,7 +24,7 @@ module! {
     license: "GPL",
 }
 
-/// The loaded module.
+/// The loaded module: registered with KVM as the VHE backend until dropped.
 struct VheRs;
 
 impl kernel::Module for VheRs {
@@ -29,13 +33,23 @@ impl kernel::Module for VheRs {
             pr_err!("unsupported host: {}; not loading\n", why.to_str().unwrap_or("?"));
             return Err(ENODEV);
         }
-        pr_info!("loaded on a VHE host (backend hook: not present in this kernel, guests run on the built-in C)\n");
+        let parts = backend::parts_param().to_str().map_err(|_| EINVAL)?;
+        let mask = backend::parts::parse(parts).map_err(|name| {
+            pr_err!("parts: '{}' is not a part this module implements (implemented: fp)\n", name);
+            EINVAL
+        })?;
+        backend::register(mask).map_err(|e| {
+            pr_err!("KVM refused the backend (error {}): see the kvm message above\n", e.to_errno());
+            e
+        })?;
+        pr_info!("loaded on a VHE host: new VMs run these parts in Rust: {}\n", parts);
         Ok(VheRs)
     }
 }
 
 impl Drop for VheRs {
     fn drop(&mut self) {
+        backend::unregister();
         pr_info!("unloaded\n");
     }
 }

@@ -15,6 +15,7 @@
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
+#include "vhe_rs.h"
 
 #define SYNC_EVERY 16
 
@@ -32,26 +33,12 @@ static void guest_code(uint64_t iterations)
 	GUEST_DONE();
 }
 
-/* Which backend runs new VMs: the module's debugfs says, else the built-in C. */
-static const char *backend(void)
-{
-	static char buf[64];
-	FILE *f = fopen("/sys/kernel/debug/vhe_rs/backend", "r");
-
-	if (!f)
-		return "C (built-in)";
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	buf[strcspn(buf, "\n")] = 0;
-	return buf;
-}
-
 int main(int argc, char *argv[])
 {
 	uint64_t iterations = 1024, syncs = 0, expect;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
+	struct vhe_rs_snap before = vhe_rs_snap();
 	struct ucall uc;
 	int opt;
 
@@ -87,8 +74,8 @@ int main(int argc, char *argv[])
 		    syncs, iterations / SYNC_EVERY);
 	printf("vhe_rs_smoke: guest made %lu hypercalls and %lu exits to userspace: ok\n",
 	       iterations, syncs);
-	printf("vhe_rs_smoke: backend that ran the guest: %s; vhe_rs module %s\n", backend(),
-	       access("/sys/module/vhe_rs", F_OK) ? "not loaded" : "loaded");
 	kvm_vm_free(vm);
+	printf("vhe_rs_smoke: backend that ran the guest: %s\n",
+	       vhe_rs_check_backend(before, vhe_rs_snap()));
 	return 0;
 }

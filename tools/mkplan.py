@@ -72,7 +72,15 @@ def main():
             "SH insmod 60 insmod /opt/vhe_rs.ko",
             "REQUIRE-LOG module-loaded vhe_rs: loaded"]
     body()
-    out += ["SH rmmod 60 rmmod vhe_rs",
+    # A VM created while the module is disabled runs on C (the smoke test checks
+    # which backend ran it against the module's state), then back to Rust.
+    smoke = "/opt/vhe-rs/vhe_rs_smoke"
+    if "vhe_rs_smoke" in own:
+        out += ["SH disable 10 echo N > /sys/module/vhe_rs/parameters/enable",
+                f"TEST vhe-rs/vhe_rs_smoke-disabled {a.own_timeout} {smoke}",
+                "SH enable 10 echo Y > /sys/module/vhe_rs/parameters/enable"]
+    out += ["SH stats 10 cat /sys/kernel/debug/vhe_rs/stats",
+            "SH rmmod 60 rmmod vhe_rs",
             "REQUIRE-LOG module-unloaded vhe_rs: unloaded"]
     with open(a.out, "w") as f:
         f.write("\n".join(out) + "\n")

@@ -1,8 +1,66 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* vhe-rs: the C glue's functions, as the Rust binding layer declares them. */
+/*
+ * vhe-rs: the interface between the C glue (arch/arm64/glue/) and Rust
+ * (rust/backend.rs declares the same functions). Kept to plain C types.
+ */
 #ifndef VHE_RS_GLUE_H
 #define VHE_RS_GLUE_H
 
+#include <linux/types.h>
+
+struct kvm;
+struct kvm_vcpu;
+
+/* host.c */
 const char *vhe_rs_host_unsupported(void);
+
+/* Steps the backend can take (module parameter "parts"). */
+#define VHE_RS_PART_FP		(1U << 0)
+
+/* FP owner, as rust/fp.rs names it. */
+#define VHE_RS_FP_FREE		0
+#define VHE_RS_FP_HOST_OWNED	1
+#define VHE_RS_FP_GUEST_OWNED	2
+
+/* Counters in debugfs vhe_rs/stats. */
+enum vhe_rs_stat {
+	VHE_RS_STAT_VM_RUST,
+	VHE_RS_STAT_VM_C_DISABLED,
+	VHE_RS_STAT_VM_C_UNSUPPORTED,
+	VHE_RS_STAT_VM_DESTROYED,
+	VHE_RS_STAT_LOAD_FP,
+	VHE_RS_STAT_CTXFLUSH_FP,
+	VHE_RS_STAT_CTXFLUSH_FOREIGN,
+	VHE_RS_STAT_CTXSYNC_FP,
+	VHE_RS_STAT_CTXSYNC_BIND,
+	VHE_RS_STAT_PUT_FP,
+	VHE_RS_STAT_PUT_FP_SAVE,
+	VHE_RS_NR_STATS
+};
+
+/* backend.c */
+bool vhe_rs_enabled(void);
+const char *vhe_rs_parts(void);
+void vhe_rs_stat_inc(unsigned int stat);
+int vhe_rs_backend_register(unsigned int part_mask);
+void vhe_rs_backend_unregister(void);
+unsigned int vhe_rs_fp_owner(void);
+void vhe_rs_set_fp_owner(unsigned int owner);
+bool vhe_rs_system_supports_fpsimd(void);
+bool vhe_rs_foreign_fpstate(void);
+void vhe_rs_bind_guest_fp(struct kvm_vcpu *vcpu);
+bool vhe_rs_vcpu_has_sve(const struct kvm_vcpu *vcpu);
+unsigned long vhe_rs_local_irq_save(void);
+void vhe_rs_local_irq_restore(unsigned long flags);
+bool vhe_rs_irqs_disabled(void);
+
+/* Rust (rust/backend.rs): the backend's steps. */
+bool vhe_rs_vm_init(struct kvm *kvm);
+bool vhe_rs_vm_supported(struct kvm *kvm);
+void vhe_rs_vm_destroy(struct kvm *kvm);
+void vhe_rs_load_fp(struct kvm_vcpu *vcpu);
+void vhe_rs_ctxflush_fp(struct kvm_vcpu *vcpu);
+void vhe_rs_ctxsync_fp(struct kvm_vcpu *vcpu);
+void vhe_rs_put_fp(struct kvm_vcpu *vcpu);
 
 #endif

@@ -8,7 +8,7 @@
 //! KVM_RUN, with and without SVE: after each event neither the host's nor the
 //! guest's latest FP values are lost, and neither side ever reads the other's.
 
-use vhe_rs_host::fp::{self, FpAction, FpContext, FpEvent, FpIllegal, FpOwner};
+use vhe_rs_host::fp::{self, FpAction, FpContext, FpEvent, FpHypContext, FpIllegal, FpOwner};
 use vhe_rs_host::sim::SimRegs;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -304,6 +304,12 @@ impl FpContext for World {
     fn foreign_fpstate(&self) -> bool {
         self.foreign
     }
+    fn vcpu_has_sve(&self) -> bool {
+        self.sve
+    }
+}
+
+impl FpHypContext for World {
     fn enable_guest_fp(&mut self, _sve: bool) {
         self.guest_fp_enabled = true;
     }
@@ -313,9 +319,6 @@ impl FpContext for World {
             assert_eq!(self.cpu.vl(), GUEST_VQ, "guest SVE state loaded at the wrong VL");
         }
         self.regs = self.guest_mem;
-    }
-    fn vcpu_has_sve(&self) -> bool {
-        self.sve
     }
     fn vcpu_sve_max_vq(&self) -> u64 {
         GUEST_VQ

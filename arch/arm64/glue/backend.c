@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhe-rs: C glue of the backend. What is here is mechanism only, each
+ * function a few lines over a kernel static inline or macro that Rust cannot
+ * call: the ops table handed to KVM (its steps are the Rust functions named
+ * vhe_rs_*), the module parameters, per-CPU counters and their debugfs file,
+ * and accessors for per-CPU and per-vCPU FP state. The decisions are in
+ * rust/ (rust/fp.rs, rust/backend.rs).
+ */
+#include <linux/debugfs.h>
+#include <linux/kvm_host.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/percpu.h>
+#include <linux/seq_file.h>
+#include <asm/fpsimd.h>
+#include <asm/kvm_emulate.h>
+#include <asm/kvm_host.h>
+#include <asm/kvm_vhe_backend.h>
+
+#include "glue.h"
+
+/* ---- parameters ---- */
+
+static bool enable = true;
+module_param(enable, bool, 0644);
+MODULE_PARM_DESC(enable, "new VMs use the Rust backend (default: yes); VMs keep what they started with");
+
+static char *parts = "fp";
+module_param(parts, charp, 0444);
+MODULE_PARM_DESC(parts, "comma-separated steps Rust takes: fp (default: every implemented one)");
+
+bool vhe_rs_enabled(void)
+{
+	return READ_ONCE(enable);
+}
+
+const char *vhe_rs_parts(void)
+{
+	return parts;
+}
+
+/* ---- counters ---- */
+
+static const char * const stat_names[VHE_RS_NR_STATS] = {
+	[VHE_RS_STAT_VM_RUST]		= "vm_rust",
+	[VHE_RS_STAT_VM_C_DISABLED]	= "vm_c_disabled",
+	[VHE_RS_STAT_VM_C_UNSUPPORTED]	= "vm_c_unsupported",
+	[VHE_RS_STAT_VM_DESTROYED]	= "vm_destroyed",
+	[VHE_RS_STAT_LOAD_FP]		= "load_fp",
+	[VHE_RS_STAT_CTXFLUSH_FP]	= "ctxflush_fp",
+	[VHE_RS_STAT_CTXFLUSH_FOREIGN]	= "ctxflush_fp_foreign",
+	[VHE_RS_STAT_CTXSYNC_FP]	= "ctxsync_fp",
+	[VHE_RS_STAT_CTXSYNC_BIND]	= "ctxsync_fp_bind_guest",
+	[VHE_RS_STAT_PUT_FP]		= "put_fp",
+	[VHE_RS_STAT_PUT_FP_SAVE]	= "put_fp_save_guest",
+};
+
+struct vhe_rs_stats {
+	unsigned long n[VHE_RS_NR_STATS];
+};
+
+static DEFINE_PER_CPU(struct vhe_rs_stats, vhe_rs_stats);
+
+void vhe_rs_stat_inc(unsigned int stat)
+{
+	if (stat < VHE_RS_NR_STATS)
+		this_cpu_inc(vhe_rs_stats.n[stat]);
+}
+
+static int stats_show(struct seq_file *m, void *v)
+{
+	unsigned int i;
+	int cpu;
+
+	for (i = 0; i < VHE_RS_NR_STATS; i++) {
+		unsigned long sum = 0;
+
+		for_each_possible_cpu(cpu)
+			sum += per_cpu(vhe_rs_stats, cpu).n[i];
+		seq_printf(m, "%s %lu\n", stat_names[i], sum);
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(stats);
+
+static int backend_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "%s\n", READ_ONCE(enable) ? "Rust (vhe_rs)" : "C (vhe_rs disabled)");
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(backend);
+
+/* ---- the ops table: steps left NULL are done by the built-in C ---- */
+
+static struct kvm_vhe_backend_ops vhe_rs_ops = {
+	.abi		= KVM_VHE_BACKEND_ABI,
+	.owner		= THIS_MODULE,
+	.name		= "vhe_rs",
+	.vm_init	= vhe_rs_vm_init,
+	.vm_supported	= vhe_rs_vm_supported,
+	.vm_destroy	= vhe_rs_vm_destroy,
+};
+
+static struct dentry *vhe_rs_debugfs;
+
+int vhe_rs_backend_register(unsigned int part_mask)
+{
+	int ret;
+
+	if (part_mask & VHE_RS_PART_FP) {
+		vhe_rs_ops.load_fp = vhe_rs_load_fp;
+		vhe_rs_ops.ctxflush_fp = vhe_rs_ctxflush_fp;
+		vhe_rs_ops.ctxsync_fp = vhe_rs_ctxsync_fp;
+		vhe_rs_ops.put_fp = vhe_rs_put_fp;
+	}
+	ret = kvm_vhe_backend_register(&vhe_rs_ops);
+	if (ret)
+		return ret;
+	vhe_rs_debugfs = debugfs_create_dir("vhe_rs", NULL);
+	debugfs_create_file("stats", 0444, vhe_rs_debugfs, NULL, &stats_fops);
+	debugfs_create_file("backend", 0444, vhe_rs_debugfs, NULL, &backend_fops);
+	return 0;
+}
+
+void vhe_rs_backend_unregister(void)
+{
+	debugfs_remove_recursive(vhe_rs_debugfs);
+	kvm_vhe_backend_unregister(&vhe_rs_ops);
+}
+
+/* ---- per-CPU and per-vCPU FP state (fpsimd.c's, for a VHE host) ---- */
+
+/* host_data_ptr() without its pKVM arm: a VHE host is never protected. */
+#define vhe_host_data_ptr(f)	(&this_cpu_ptr(&kvm_host_data)->f)
+
+unsigned int vhe_rs_fp_owner(void)
+{
+	switch (*vhe_host_data_ptr(fp_owner)) {
+	case FP_STATE_HOST_OWNED:
+		return VHE_RS_FP_HOST_OWNED;
+	case FP_STATE_GUEST_OWNED:
+		return VHE_RS_FP_GUEST_OWNED;
+	default:
+		return VHE_RS_FP_FREE;
+	}
+}
+
+void vhe_rs_set_fp_owner(unsigned int owner)
+{
+	switch (owner) {
+	case VHE_RS_FP_HOST_OWNED:
+		*vhe_host_data_ptr(fp_owner) = FP_STATE_HOST_OWNED;
+		break;
+	case VHE_RS_FP_GUEST_OWNED:
+		*vhe_host_data_ptr(fp_owner) = FP_STATE_GUEST_OWNED;
+		break;
+	default:
+		*vhe_host_data_ptr(fp_owner) = FP_STATE_FREE;
+	}
+}
+
+bool vhe_rs_system_supports_fpsimd(void)
+{
+	return system_supports_fpsimd();
+}
+
+bool vhe_rs_foreign_fpstate(void)
+{
+	return test_thread_flag(TIF_FOREIGN_FPSTATE);
+}
+
+/* What kvm_arch_vcpu_ctxsync_fp() binds when the guest owns the registers. */
+void vhe_rs_bind_guest_fp(struct kvm_vcpu *vcpu)
+{
+	struct cpu_fp_state fp_state = {
+		.st		= &vcpu->arch.ctxt.fp_regs,
+		.sve_state	= vcpu->arch.sve_state,
+		.sve_vl		= vcpu->arch.sve_max_vl,
+		.sme_state	= NULL,
+		/* No SME guests: SVCR is always 0, it just needs a home. */
+		.svcr		= &__vcpu_sys_reg(vcpu, SVCR),
+		.fpmr		= &__vcpu_sys_reg(vcpu, FPMR),
+		.fp_type	= &vcpu->arch.fp_type,
+		.to_save	= vcpu_has_sve(vcpu) ? FP_STATE_SVE : FP_STATE_FPSIMD,
+	};
+
+	fpsimd_bind_state_to_cpu(&fp_state);
+	clear_thread_flag(TIF_FOREIGN_FPSTATE);
+}
+
+bool vhe_rs_vcpu_has_sve(const struct kvm_vcpu *vcpu)
+{
+	return vcpu_has_sve(vcpu);
+}
+
+unsigned long vhe_rs_local_irq_save(void)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	return flags;
+}
+
+void vhe_rs_local_irq_restore(unsigned long flags)
+{
+	local_irq_restore(flags);
+}
+
+bool vhe_rs_irqs_disabled(void)
+{
+	return irqs_disabled();
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the vhe-rs selftests ask of the module: is it loaded and enabled, and its
+ * counters (debugfs vhe_rs/stats), to tell which backend ran a VM.
+ */
+#ifndef SELFTEST_VHE_RS_H
+#define SELFTEST_VHE_RS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define VHE_RS_STATS "/sys/kernel/debug/vhe_rs/stats"
+
+static inline bool vhe_rs_loaded(void)
+{
+	return access("/sys/module/vhe_rs", F_OK) == 0;
+}
+
+/* New VMs go to the Rust backend: the module is loaded with enable=Y. */
+static inline bool vhe_rs_enabled(void)
+{
+	FILE *f = fopen("/sys/module/vhe_rs/parameters/enable", "r");
+	int c = f ? fgetc(f) : 'N';
+
+	if (f)
+		fclose(f);
+	return c == 'Y';
+}
+
+/* Counter @name of debugfs vhe_rs/stats, or -1 without the module. */
+static inline long vhe_rs_stat(const char *name)
+{
+	char key[64];
+	long val, ret = -1;
+	FILE *f = fopen(VHE_RS_STATS, "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", key, &val) == 2) {
+		if (!strcmp(key, name)) {
+			ret = val;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/* Counts between two points of a test. */
+struct vhe_rs_snap {
+	long vm_rust, load_fp, put_fp, ctxsync_fp;
+};
+
+static inline struct vhe_rs_snap vhe_rs_snap(void)
+{
+	return (struct vhe_rs_snap){
+		.vm_rust = vhe_rs_stat("vm_rust"),
+		.load_fp = vhe_rs_stat("load_fp"),
+		.put_fp = vhe_rs_stat("put_fp"),
+		.ctxsync_fp = vhe_rs_stat("ctxsync_fp"),
+	};
+}
+
+/*
+ * Which backend ran the VM(s) created between @a and @b, checked against what it
+ * must be: Rust if the module was loaded and enabled, C otherwise. Returns a name
+ * to print.
+ */
+static inline const char *vhe_rs_check_backend(struct vhe_rs_snap a, struct vhe_rs_snap b)
+{
+	bool rust = a.vm_rust >= 0 && b.vm_rust > a.vm_rust;
+
+	if (vhe_rs_loaded() && vhe_rs_enabled()) {
+		TEST_ASSERT(rust, "vhe_rs is loaded and enabled but the VM did not run on it "
+			    "(vm_rust %ld -> %ld)", a.vm_rust, b.vm_rust);
+		TEST_ASSERT(b.load_fp > a.load_fp && b.put_fp > a.put_fp,
+			    "VM on Rust but its FP steps were not (load_fp %ld -> %ld, put_fp %ld -> %ld)",
+			    a.load_fp, b.load_fp, a.put_fp, b.put_fp);
+		return "Rust (vhe_rs)";
+	}
+	TEST_ASSERT(!rust, "vhe_rs not loaded or disabled, yet a VM ran on it");
+	return "C (built-in)";
+}
+
+#endif
