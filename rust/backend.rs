@@ -58,6 +58,9 @@ pub(crate) enum Stat {
     PutFpSave,
 }
 
+// `struct kvm_vcpu` holds zero-sized members (lockdep maps without lockdep) that
+// the FFI lint flags; the glue only receives the pointer KVM gave us, unchanged.
+#[allow(improper_ctypes)]
 extern "C" {
     fn vhe_rs_enabled() -> bool;
     fn vhe_rs_parts() -> *const c_char;

@@ -15,7 +15,10 @@ import sys
 
 
 def parse_list(path):
-    """NAME TIMEOUT [ARGS...]  |  NAME skip REASON...   ('#' starts a comment)."""
+    """NAME TIMEOUT [ARGS...]  |  NAME skip REASON...  |
+    NAME module-only TIMEOUT [ARGS...] | REASON      ('#' starts a comment).
+
+    Returns (name, timeout or "skip", args or reason, baseline-skip reason or None)."""
     tests = []
     for n, raw in enumerate(open(path), 1):
         line = raw.split("#", 1)[0].strip()
@@ -23,11 +26,15 @@ def parse_list(path):
             continue
         w = line.split()
         if len(w) >= 3 and w[1] == "skip":
-            tests.append((w[0], "skip", " ".join(w[2:])))
+            tests.append((w[0], "skip", " ".join(w[2:]), None))
+        elif len(w) >= 3 and w[1] == "module-only" and w[2].isdigit() and " | " in line:
+            args, reason = line.split(" | ", 1)
+            tests.append((w[0], int(w[2]), " ".join(args.split()[3:]), reason.strip()))
         elif len(w) >= 2 and w[1].isdigit():
-            tests.append((w[0], int(w[1]), " ".join(w[2:])))
+            tests.append((w[0], int(w[1]), " ".join(w[2:]), None))
         else:
-            sys.exit(f"{path}:{n}: expected 'NAME TIMEOUT [ARGS]' or 'NAME skip REASON': {raw.rstrip()}")
+            sys.exit(f"{path}:{n}: expected 'NAME TIMEOUT [ARGS]', 'NAME skip REASON' or "
+                     f"'NAME module-only TIMEOUT [ARGS] | REASON': {raw.rstrip()}")
     return tests
 
 
@@ -58,20 +65,22 @@ def main():
            "PASS baseline",
            "REQUIRE-LOG vhe-mode VHE mode initialized successfully"]
 
-    def body():
-        for name, timeout, rest in tests:
-            if timeout == "skip":
+    def body(pass_name):
+        for name, timeout, rest, module_only in tests:
+            if module_only and pass_name == "baseline":
+                out.append(f"SKIP {name} runs in the module pass only: {module_only}")
+            elif timeout == "skip":
                 out.append(f"SKIP {name} {rest}")
             else:
                 out.append(f"TEST {name} {timeout} /opt/kvm/{name} {rest}".rstrip())
         for name in own:
             out.append(f"TEST vhe-rs/{name} {a.own_timeout} /opt/vhe-rs/{name}")
 
-    body()
+    body("baseline")
     out += ["PASS module",
             "SH insmod 60 insmod /opt/vhe_rs.ko",
             "REQUIRE-LOG module-loaded vhe_rs: loaded"]
-    body()
+    body("module")
     # A VM created while the module is disabled runs on C (the smoke test checks
     # which backend ran it against the module's state), then back to Rust.
     smoke = "/opt/vhe-rs/vhe_rs_smoke"
