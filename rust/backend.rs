@@ -240,10 +240,9 @@ extern "C" fn vhe_rs_ctxflush_fp(vcpu: *mut bindings::kvm_vcpu) {
     // SAFETY: KVM passes the vCPU about to run.
     unsafe {
         with_fp(vcpu, |ctx| {
-            if ctx.foreign_fpstate() {
+            if fp::ctxflush(ctx) {
                 count(Stat::CtxflushForeign);
             }
-            fp::ctxflush(ctx)
         })
     }
 }
@@ -255,10 +254,9 @@ extern "C" fn vhe_rs_ctxsync_fp(vcpu: *mut bindings::kvm_vcpu) {
     // SAFETY: KVM passes the vCPU that just exited.
     unsafe {
         with_fp(vcpu, |ctx| {
-            if ctx.owner() == FpOwner::GuestOwned {
+            if fp::ctxsync(ctx) {
                 count(Stat::CtxsyncBind);
             }
-            fp::ctxsync(ctx)
         })
     }
 }
@@ -273,10 +271,9 @@ extern "C" fn vhe_rs_put_fp(vcpu: *mut bindings::kvm_vcpu) {
     // SAFETY: KVM passes the vCPU being put.
     unsafe {
         with_fp(vcpu, |ctx| {
-            if ctx.owner() == FpOwner::GuestOwned {
+            if fp::put(ctx) {
                 count(Stat::PutFpSave);
             }
-            fp::put(ctx)
         })
     }
     // SAFETY: restores what `vhe_rs_local_irq_save` returned, on the same CPU.

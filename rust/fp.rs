@@ -165,27 +165,34 @@ pub fn load(ctx: &mut impl FpContext) {
 }
 
 /// `kvm_arch_vcpu_ctxflush_fp`: if anything used FP while we were preemptible,
-/// it saved the registers and nobody owns them any more.
-pub fn ctxflush(ctx: &mut impl FpContext) {
+/// it saved the registers and nobody owns them any more. Returns whether it had.
+pub fn ctxflush(ctx: &mut impl FpContext) -> bool {
     let foreign = ctx.foreign_fpstate();
     // CtxFlush is legal in every state, and its action is always None.
     let _ = step(ctx, FpEvent::CtxFlush { foreign });
+    foreign
 }
 
 /// `kvm_arch_vcpu_ctxsync_fp`: binds the guest's live registers to the CPU.
-pub fn ctxsync(ctx: &mut impl FpContext) {
-    if let Ok(FpAction::BindGuest) = step(ctx, FpEvent::CtxSync) {
+/// Returns whether the guest owned them.
+pub fn ctxsync(ctx: &mut impl FpContext) -> bool {
+    let bind = matches!(step(ctx, FpEvent::CtxSync), Ok(FpAction::BindGuest));
+    if bind {
         ctx.bind_guest_state();
     }
+    bind
 }
 
 /// `kvm_arch_vcpu_put_fp`: saves the guest's live registers into the vCPU and
 /// flushes them. The caller runs with IRQs off (as the C does with
-/// `local_irq_save`), so no IPI sees a half-done flush.
-pub fn put(ctx: &mut impl FpContext) {
-    if let Ok(FpAction::SaveAndFlush) = step(ctx, FpEvent::Put) {
+/// `local_irq_save`), so no IPI sees a half-done flush. Returns whether the
+/// guest's registers were saved.
+pub fn put(ctx: &mut impl FpContext) -> bool {
+    let save = matches!(step(ctx, FpEvent::Put), Ok(FpAction::SaveAndFlush));
+    if save {
         ctx.save_and_flush_cpu_state();
     }
+    save
 }
 
 /// The guest trapped on FP/SIMD or SVE (`kvm_hyp_handle_fpsimd`, exit handler at

@@ -210,12 +210,12 @@ impl World {
             }
             Ev::KernelNeon => self.clobber(HOST_VQ)?,
             Ev::Preempt => {
-                fp::put(self);
+                let _ = fp::put(self);
                 self.clobber(OTHER_VQ)?;
                 fp::load(self);
             }
             Ev::Enter => {
-                fp::ctxflush(self);
+                let _ = fp::ctxflush(self);
                 let mut cpu = self.cpu.handle();
                 fp::switch_to_guest(self, &mut cpu);
                 // __activate_cptr_traps: FP open to the guest iff it owns the registers.
@@ -244,11 +244,11 @@ impl World {
             Ev::Exit => {
                 let mut cpu = self.cpu.handle();
                 fp::switch_to_host(self, &mut cpu);
-                fp::ctxsync(self);
+                let _ = fp::ctxsync(self);
                 self.phase = Phase::Loaded;
             }
             Ev::Put => {
-                fp::put(self);
+                let _ = fp::put(self);
                 self.phase = Phase::HostUser;
             }
         }
