@@ -62,7 +62,7 @@ module: kernel
 selftests: kernel
 	tools/selftests-build
 
-host-test: $(SETUP_STAMP)
+host-test: module
 	tools/check host
 
 patch-check: kernel
