@@ -71,6 +71,7 @@ extern "C" {
     fn vhe_rs_set_fp_owner(owner: c_uint);
     fn vhe_rs_system_supports_fpsimd() -> bool;
     fn vhe_rs_foreign_fpstate() -> bool;
+    fn vhe_rs_save_and_flush_cpu_fp();
     fn vhe_rs_bind_guest_fp(vcpu: *mut bindings::kvm_vcpu);
     fn vhe_rs_vcpu_has_sve(vcpu: *const bindings::kvm_vcpu) -> bool;
     fn vhe_rs_local_irq_save() -> c_ulong;
@@ -163,7 +164,7 @@ impl FpContext for KernelFp {
     fn save_and_flush_cpu_state(&mut self) {
         // SAFETY: the kernel's own save-and-invalidate of this CPU's FP state,
         // callable from task context with preemption or IRQs disabled.
-        unsafe { bindings::fpsimd_save_and_flush_cpu_state() }
+        unsafe { vhe_rs_save_and_flush_cpu_fp() }
     }
 
     fn bind_guest_state(&mut self) {

@@ -7,6 +7,24 @@ use core::ffi::{c_char, CStr};
 
 extern "C" {
     fn vhe_rs_host_unsupported() -> *const c_char;
+    fn vhe_rs_hook_lookup() -> *const c_char;
+}
+
+/// Looks up, by name, what the module needs from the kernel's hook series
+/// (`arch/arm64/patches`); returns the first symbol this kernel does not
+/// export, or `None` if it has them all (and the glue now holds them).
+pub(crate) fn missing_hook_symbol() -> Option<&'static CStr> {
+    // SAFETY: `vhe_rs_hook_lookup` is called once, from module init, before
+    // the backend is registered (nothing reads what it fills in yet); it
+    // returns NULL or the symbol's name, a static NUL-terminated literal.
+    let p = unsafe { vhe_rs_hook_lookup() };
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: `p` is non-null and points to a static string literal in
+        // `arch/arm64/glue/backend.c`.
+        Some(unsafe { CStr::from_ptr(p) })
+    }
 }
 
 /// Returns why this host cannot run the Rust backend, or `None` if it can

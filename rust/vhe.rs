@@ -33,6 +33,14 @@ impl kernel::Module for VheRs {
             pr_err!("unsupported host: {}; not loading\n", why.to_str().unwrap_or("?"));
             return Err(ENODEV);
         }
+        if let Some(sym) = host::missing_hook_symbol() {
+            pr_err!(
+                "this kernel has no VHE backend hook: it does not export {}; \
+                 build it with the series in vhe-rs's arch/arm64/patches (make kernel)\n",
+                sym.to_str().unwrap_or("?")
+            );
+            return Err(ENOENT);
+        }
         let parts = backend::parts_param().to_str().map_err(|_| EINVAL)?;
         let mask = backend::parts::parse(parts).map_err(|name| {
             pr_err!("parts: '{}' is not a part this module implements (implemented: fp)\n", name);

@@ -20,6 +20,41 @@
 
 #include "glue.h"
 
+/* ---- what the hook series exports, looked up by name at init ---- */
+
+/*
+ * Everything the module needs from arch/arm64/patches and not from a stock
+ * kernel is taken by name here instead of being linked: on a kernel built
+ * without the series the loader would otherwise refuse the module with a bare
+ * "Unknown symbol"; this way init runs, names the missing symbol and says what
+ * to do. All are vmlinux symbols, for which __symbol_get() takes no reference.
+ * typeof() only names the types: it emits no reference to the symbols.
+ */
+static struct {
+	typeof(&kvm_vhe_backend_register) backend_register;
+	typeof(&kvm_vhe_backend_unregister) backend_unregister;
+	typeof(&fpsimd_bind_state_to_cpu) bind_state_to_cpu;
+	typeof(&fpsimd_save_and_flush_cpu_state) save_and_flush_cpu_state;
+	typeof(&kvm_host_data) host_data;
+} hook;
+
+#define HOOK_LOOKUP(field, sym)						\
+	do {								\
+		hook.field = (typeof(hook.field))__symbol_get(#sym);	\
+		if (!hook.field)					\
+			return #sym;					\
+	} while (0)
+
+const char *vhe_rs_hook_lookup(void)
+{
+	HOOK_LOOKUP(backend_register, kvm_vhe_backend_register);
+	HOOK_LOOKUP(backend_unregister, kvm_vhe_backend_unregister);
+	HOOK_LOOKUP(bind_state_to_cpu, fpsimd_bind_state_to_cpu);
+	HOOK_LOOKUP(save_and_flush_cpu_state, fpsimd_save_and_flush_cpu_state);
+	HOOK_LOOKUP(host_data, kvm_host_data);
+	return NULL;
+}
+
 /* ---- parameters ---- */
 
 static bool enable = true;
@@ -114,7 +149,7 @@ int vhe_rs_backend_register(unsigned int part_mask)
 		vhe_rs_ops.ctxsync_fp = vhe_rs_ctxsync_fp;
 		vhe_rs_ops.put_fp = vhe_rs_put_fp;
 	}
-	ret = kvm_vhe_backend_register(&vhe_rs_ops);
+	ret = hook.backend_register(&vhe_rs_ops);
 	if (ret)
 		return ret;
 	vhe_rs_debugfs = debugfs_create_dir("vhe_rs", NULL);
@@ -126,13 +161,13 @@ int vhe_rs_backend_register(unsigned int part_mask)
 void vhe_rs_backend_unregister(void)
 {
 	debugfs_remove_recursive(vhe_rs_debugfs);
-	kvm_vhe_backend_unregister(&vhe_rs_ops);
+	hook.backend_unregister(&vhe_rs_ops);
 }
 
 /* ---- per-CPU and per-vCPU FP state (fpsimd.c's, for a VHE host) ---- */
 
 /* host_data_ptr() without its pKVM arm: a VHE host is never protected. */
-#define vhe_host_data_ptr(f)	(&this_cpu_ptr(&kvm_host_data)->f)
+#define vhe_host_data_ptr(f)	(&this_cpu_ptr(hook.host_data)->f)
 
 unsigned int vhe_rs_fp_owner(void)
 {
@@ -165,6 +200,11 @@ bool vhe_rs_system_supports_fpsimd(void)
 	return system_supports_fpsimd();
 }
 
+void vhe_rs_save_and_flush_cpu_fp(void)
+{
+	hook.save_and_flush_cpu_state();
+}
+
 bool vhe_rs_foreign_fpstate(void)
 {
 	return test_thread_flag(TIF_FOREIGN_FPSTATE);
@@ -185,7 +225,7 @@ void vhe_rs_bind_guest_fp(struct kvm_vcpu *vcpu)
 		.to_save	= vcpu_has_sve(vcpu) ? FP_STATE_SVE : FP_STATE_FPSIMD,
 	};
 
-	fpsimd_bind_state_to_cpu(&fp_state);
+	hook.bind_state_to_cpu(&fp_state);
 	clear_thread_flag(TIF_FOREIGN_FPSTATE);
 }
 

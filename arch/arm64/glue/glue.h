@@ -39,6 +39,7 @@ enum vhe_rs_stat {
 };
 
 /* backend.c */
+const char *vhe_rs_hook_lookup(void);
 bool vhe_rs_enabled(void);
 const char *vhe_rs_parts(void);
 void vhe_rs_stat_inc(unsigned int stat);
@@ -48,6 +49,7 @@ unsigned int vhe_rs_fp_owner(void);
 void vhe_rs_set_fp_owner(unsigned int owner);
 bool vhe_rs_system_supports_fpsimd(void);
 bool vhe_rs_foreign_fpstate(void);
+void vhe_rs_save_and_flush_cpu_fp(void);
 void vhe_rs_bind_guest_fp(struct kvm_vcpu *vcpu);
 bool vhe_rs_vcpu_has_sve(const struct kvm_vcpu *vcpu);
 unsigned long vhe_rs_local_irq_save(void);
