@@ -56,6 +56,16 @@ died: why)`. The kernel runs with oops=panic (an Oops stops the run) but a
 WARNING does not panic. If a kernel message lands inside an END marker (the
 console interleaves), that step fails "END marker missing" and the run goes on.
 
+Hangs and stalls
+----------------
+QEMU's monitor listens on OUT/monitor.sock. At the first RCU stall, soft
+lockup or hung-task report, and again when a hang is declared (before QEMU is
+killed), the runner asks it for every vCPU's registers (`info registers -a`),
+saves the answer as OUT/cpus-N.txt and writes one `@@VHERS-HOST CPU` line per
+vCPU into the console log: its PC, the vmlinux symbol for it (from the
+System.map next to --kernel's tree) and its PSTATE (exception level). Those
+lines end up in the failing step's diagnostics.
+
 Output
 ------
 stdout: TAP version 13 (results as they complete, failing tests' last output
@@ -80,6 +90,7 @@ counted); SKIP steps are never sent to the VM.
 """
 
 import argparse
+import bisect
 import ctypes
 import dataclasses
 import fnmatch
@@ -90,6 +101,7 @@ import re
 import select
 import shlex
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -710,6 +722,56 @@ def build_initramfs(path, busybox, init, steps_sh, plan_text, module=None, files
 # ---------------------------------------------------------------------------
 # Live run
 
+STALL_RE = re.compile(r"detected stalls? on CPU|self-detected stall on CPU|"
+                      r"blocked for more than \d+ seconds|soft lockup")
+CPU_RE = re.compile(r"CPU#(\d+)")
+PC_RE = re.compile(r"\bPC=([0-9a-fA-F]+)")
+PSTATE_RE = re.compile(r"PSTATE=\S+\s+(\S+\s+(?:N?S\s+)?EL\d[ht])")
+
+
+def parse_cpu_dump(text):
+    """[(cpu, pc, pstate flags)] from QEMU's `info registers -a` (aarch64)."""
+    out, cpu, pc = [], None, None
+    for line in text.splitlines():
+        m = CPU_RE.search(line)
+        if m:
+            cpu, pc = int(m.group(1)), None
+        m = PC_RE.search(line)
+        if m and cpu is not None:
+            pc = int(m.group(1), 16)
+        m = PSTATE_RE.search(line)
+        if m and cpu is not None and pc is not None:
+            out.append((cpu, pc, m.group(1).strip()))
+            cpu = pc = None
+    return out
+
+
+def load_system_map(kernel):
+    """Sorted [(addr, name)] of text symbols from the System.map of the tree that
+    built `kernel` (KDIR/arch/arm64/boot/Image), or [] if there is none."""
+    if not kernel:
+        return []
+    path = os.path.join(os.path.dirname(os.path.abspath(kernel)), "..", "..", "..", "System.map")
+    syms = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and parts[1] in "tTwW":
+                    syms.append((int(parts[0], 16), parts[2]))
+    except OSError:
+        return []
+    syms.sort()
+    return syms
+
+
+def symbolize(syms, pc):
+    i = bisect.bisect_right(syms, (pc, "\uffff")) - 1
+    if i < 0 or i + 1 >= len(syms) or pc - syms[i][0] > 0x100000:
+        return "(not in vmlinux: a module, the guest or user space)"
+    return f"({syms[i][1]}+{pc - syms[i][0]:#x})"
+
+
 def _pdeathsig():
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -719,6 +781,7 @@ def _pdeathsig():
 
 class Runner:
     def __init__(self, args, steps, plan_text):
+        self.dumps, self.symbols = 0, None
         self.a = args
         self.steps = steps
         self.plan_text = plan_text
@@ -755,14 +818,59 @@ class Runner:
         cmd = [self.a.qemu, "-M", "virt,virtualization=on,gic-version=3", "-cpu", self.a.cpu,
                "-smp", str(self.a.smp), "-m", self.a.mem, "-nographic", "-no-reboot", "-nic", "none",
                "-kernel", self.a.kernel, "-initrd", initrd, "-append", cmdline]
+        if not any("-monitor" in x for x in self.a.extra_qemu_args or []):
+            cmd += ["-monitor", f"unix:{self.monitor_path()},server=on,wait=off"]
         for x in self.a.extra_qemu_args or []:
             cmd += shlex.split(x)
         return cmd
 
+    def monitor_path(self):
+        # sun_path holds 108 bytes: fall back to /tmp for a deep output directory.
+        path = os.path.join(self.out, "monitor.sock")
+        return path if len(path) < 100 else f"/tmp/vhers-monitor-{os.getpid()}.sock"
+
+    def dump_cpus(self, why):
+        """Where each vCPU is (QEMU monitor `info registers -a`), saved to
+        cpus-N.txt and summarized in the console log as @@VHERS-HOST CPU lines
+        with System.map symbols: what a hang or stall leaves to go on."""
+        if self.dumps >= 3 or not os.path.exists(self.monitor_path()):
+            return
+        self.dumps += 1
+        text = ""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sk:
+                sk.settimeout(5)
+                sk.connect(self.monitor_path())
+                sk.sendall(b"info registers -a\n")
+                end = time.monotonic() + 5
+                while time.monotonic() < end:
+                    try:
+                        chunk = sk.recv(65536)
+                    except socket.timeout:
+                        break
+                    if not chunk:
+                        break
+                    text += chunk.decode("utf-8", "replace")
+                    if text.count("PSTATE=") >= self.a.smp:
+                        break
+        except OSError as e:
+            self.host_note("CPU-DUMP", f"{why}: monitor: {e}")
+            return
+        with open(os.path.join(self.out, f"cpus-{self.dumps}.txt"), "w") as f:
+            f.write(text)
+        for cpu, pc, pstate in parse_cpu_dump(text):
+            self.host_note("CPU", f"{why}: CPU#{cpu} PC={pc:016x} {self.symbol(pc)} {pstate}")
+
+    def symbol(self, pc):
+        if self.symbols is None:
+            self.symbols = load_system_map(self.a.kernel)
+        return symbolize(self.symbols, pc)
+
     def clean_out(self):
         os.makedirs(self.out, exist_ok=True)
         for fn in os.listdir(self.out):
-            if fn.endswith(".log") or fn in ("results.json", "qemu.stderr", "qemu.cmd"):
+            if fn.endswith(".log") or fn in ("results.json", "qemu.stderr", "qemu.cmd") or \
+               re.fullmatch(r"cpus-\d+\.txt", fn):
                 os.unlink(os.path.join(self.out, fn))
 
     def run(self):
@@ -802,6 +910,8 @@ class Runner:
         def feed(line):
             nonlocal phase, deadline, ready_at
             self.log.write(line + "\n")
+            if STALL_RE.search(line):
+                self.dump_cpus("stall")
             if a.console:
                 print(line, file=sys.stderr, flush=True)
             self.report(parser.feed(line))
@@ -837,6 +947,7 @@ class Runner:
                     else:
                         killed = ("TIMEOUT", f"{phase}: nothing within "
                                   f"{a.timeout_boot if phase == 'boot' else GAP_TIMEOUT}s")
+                    self.dump_cpus("hang")
                     break
                 r, _, _ = select.select([fd], [], [], min(limit - now, 1.0))
                 if not r:

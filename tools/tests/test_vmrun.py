@@ -490,6 +490,39 @@ class EditedLogTest(unittest.TestCase):
         self.assertEqual(vmrun.log_name("baseline/vhe-rs/smoke"), "baseline__vhe-rs__smoke.log")
 
 
+class CpuDumpTest(unittest.TestCase):
+    """The hang/stall diagnostics: QEMU's `info registers -a` -> PC, symbol, EL."""
+
+    DUMP = (
+        "info registers -a\r\n\r\nCPU#0\r\n"
+        " PC=ffff800080a1b2c4  X00=0000000000000000 X01=0000000000000001\r\n"
+        "X29=ffff80008000bd90 X30=ffff800080a1b2b0  SP=ffff80008000bd90\r\n"
+        "PSTATE=600003c9 -ZC- NS EL2h    BTYPE=0\r\n"
+        "\r\nCPU#1\r\n"
+        " PC=0000000000401000  X00=0000000000000000 X01=0000000000000001\r\n"
+        "PSTATE=80000000 N--- NS EL0t\r\n(qemu) ")
+
+    def test_parse(self):
+        got = vmrun.parse_cpu_dump(self.DUMP)
+        self.assertEqual([(c, pc) for c, pc, _ in got], [(0, 0xffff800080a1b2c4), (1, 0x401000)])
+        self.assertIn("EL2h", got[0][2])
+        self.assertIn("EL0t", got[1][2])
+
+    def test_symbolize(self):
+        with tempfile.TemporaryDirectory() as d:
+            boot = os.path.join(d, "arch", "arm64", "boot")
+            os.makedirs(boot)
+            with open(os.path.join(d, "System.map"), "w") as f:
+                f.write("ffff800080a1b000 T kvm_arch_vcpu_ioctl_run\n"
+                        "ffff800080a1b100 d some_data\n"
+                        "ffff800080a1b200 t __kvm_vcpu_run_vhe\n"
+                        "ffff800080a1c000 T _etext\n")
+            syms = vmrun.load_system_map(os.path.join(boot, "Image"))
+        self.assertEqual(vmrun.symbolize(syms, 0xffff800080a1b2c4), "(__kvm_vcpu_run_vhe+0xc4)")
+        self.assertIn("not in vmlinux", vmrun.symbolize(syms, 0x401000))
+        self.assertEqual(vmrun.load_system_map(None), [])
+
+
 class CliTest(unittest.TestCase):
     def run_cli(self, *args):
         return subprocess.run([sys.executable, VMRUN, *args], capture_output=True, text=True, timeout=60)
