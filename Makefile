@@ -38,6 +38,9 @@ help:
 	@echo '  make vm-test     boot the VM and run selftests/plan/check.plan'
 	@echo '                   (TESTS=regex runs only matching tests, e.g. TESTS=hypercalls)'
 	@echo '  make patch-check checkpatch.pl on the patch series'
+	@echo '  make bench       benchmarks under QEMU -icount: C vs Rust backend in one boot, and the'
+	@echo '                   kernel with vs without the patch series (builds build/linux-stock once);'
+	@echo '                   table on stdout, build/bench/report.{md,json}, rust_over_c.png'
 	@echo '  make clean       remove the module build; make distclean: all of build/'
 
 $(SETUP_STAMP): tools/setup
@@ -74,6 +77,9 @@ vm-test: module selftests
 check: $(SETUP_STAMP)
 	tools/check all
 
+bench: $(SETUP_STAMP)
+	tools/bench
+
 run: module selftests
 	@tools/vmrun.py --kernel $(IMAGE) --busybox $(BUSYBOX) --module $(MODULE) \
 		--files $(SELFTESTS) --exclude kheaders --plan selftests/plan/run.plan --out $(BUILD)/vm/run; \
@@ -88,5 +94,5 @@ clean:
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: help setup kernel module selftests host-test patch-check vm-test check run clean distclean
+.PHONY: help setup kernel module selftests host-test patch-check vm-test check bench run clean distclean
 endif
