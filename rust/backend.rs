@@ -8,7 +8,10 @@
 //! below through the ops table that `arch/arm64/glue/backend.c` registers.
 
 use crate::fp::{self, FpContext, FpOwner};
+use crate::sysreg::{Cpu, RegAccess, TPIDR_EL2};
 use core::ffi::{c_char, c_uint, c_ulong, CStr};
+use core::marker::PhantomData;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -35,10 +38,6 @@ pub(crate) mod parts {
     }
 }
 
-// Must match arch/arm64/glue/glue.h.
-const FP_FREE: c_uint = 0;
-const FP_HOST_OWNED: c_uint = 1;
-const FP_GUEST_OWNED: c_uint = 2;
 
 /// Counters, as `enum vhe_rs_stat` in `arch/arm64/glue/glue.h`.
 #[derive(Clone, Copy)]
@@ -58,6 +57,11 @@ pub(crate) enum Stat {
     PutFpSave,
 }
 
+impl Stat {
+    /// Number of counters (`VHE_RS_NR_STATS`).
+    const COUNT: usize = Stat::PutFpSave as usize + 1;
+}
+
 // `struct kvm_vcpu` holds zero-sized members (lockdep maps without lockdep) that
 // the FFI lint flags; the glue only receives the pointer KVM gave us, unchanged.
 #[allow(improper_ctypes)]
@@ -67,8 +71,9 @@ extern "C" {
     fn vhe_rs_stat_inc(stat: c_uint);
     fn vhe_rs_backend_register(part_mask: c_uint) -> core::ffi::c_int;
     fn vhe_rs_backend_unregister();
-    fn vhe_rs_fp_owner() -> c_uint;
-    fn vhe_rs_set_fp_owner(owner: c_uint);
+    fn vhe_rs_percpu_host_data() -> c_ulong;
+    fn vhe_rs_percpu_stats() -> c_ulong;
+    fn vhe_rs_nr_stats() -> c_uint;
     fn vhe_rs_system_supports_fpsimd() -> bool;
     fn vhe_rs_foreign_fpstate() -> bool;
     fn vhe_rs_save_and_flush_cpu_fp();
@@ -91,8 +96,62 @@ pub(crate) fn parts_param() -> &'static CStr {
     unsafe { CStr::from_ptr(vhe_rs_parts()) }
 }
 
+/// A per-CPU variable of the kernel, reached from Rust without a call into C.
+///
+/// # Invariants
+///
+/// Once set (at module init, before the backend is registered), `base` holds the
+/// per-CPU address of a `T` (what `&var` is in C for a `DEFINE_PER_CPU` variable)
+/// that outlives the module; until then it is 0 and nothing reads it.
+struct PerCpu<T> {
+    base: AtomicUsize,
+    _t: PhantomData<T>,
+}
+
+impl<T> PerCpu<T> {
+    const fn new() -> Self {
+        Self { base: AtomicUsize::new(0), _t: PhantomData }
+    }
+
+    /// This CPU's instance, as `this_cpu_ptr()` computes it.
+    ///
+    /// The pointer stays this CPU's only while the caller cannot migrate
+    /// (preemption or IRQs disabled).
+    #[inline(always)]
+    fn this_cpu(&self) -> *mut T {
+        // SAFETY: the steps run at EL2 on a VHE host (checked at module init);
+        // reading TPIDR_EL2 has no side effect.
+        let mut cpu = unsafe { Cpu::current() };
+        // On a VHE host the kernel keeps its per-CPU offset in TPIDR_EL2: that is
+        // where `__my_cpu_offset` reads it once ARM64_HAS_VIRT_HOST_EXTN is set.
+        let offset = cpu.read_raw::<TPIDR_EL2::Reg>() as usize;
+        self.base.load(Ordering::Relaxed).wrapping_add(offset) as *mut T
+    }
+}
+
+// SAFETY: `PerCpu` holds an address only; each CPU reaches its own instance.
+unsafe impl<T> Sync for PerCpu<T> {}
+
+/// `kvm_host_data` (from the hook series; `fp_owner` lives there).
+static HOST_DATA: PerCpu<bindings::kvm_host_data> = PerCpu::new();
+
+/// The module's counters, `struct vhe_rs_stats` in `arch/arm64/glue/backend.c`.
+static STATS: PerCpu<[c_ulong; Stat::COUNT]> = PerCpu::new();
+
 /// Registers the backend with KVM, taking the steps in `mask`.
 pub(crate) fn register(mask: u32) -> Result {
+    // SAFETY: called once from module init, after `host::missing_hook_symbol()`
+    // found every symbol of the hook series: both return per-CPU addresses of
+    // variables that outlive the module.
+    let (host_data, stats, nr) =
+        unsafe { (vhe_rs_percpu_host_data(), vhe_rs_percpu_stats(), vhe_rs_nr_stats()) };
+    if nr as usize != Stat::COUNT {
+        pr_err!("the C glue has {} counters, Rust {}: rebuild the module\n", nr, Stat::COUNT);
+        return Err(EINVAL);
+    }
+    // INVARIANT: set before the backend is registered, so before any step runs.
+    HOST_DATA.base.store(host_data as usize, Ordering::Relaxed);
+    STATS.base.store(stats as usize, Ordering::Relaxed);
     // SAFETY: called once, from module init, before any step can run.
     let ret = unsafe { vhe_rs_backend_register(mask) };
     if ret < 0 {
@@ -140,25 +199,39 @@ struct KernelFp {
     vcpu: Vcpu,
 }
 
+impl KernelFp {
+    /// Counts `stat` on this CPU with a plain increment, as `__this_cpu_inc()`
+    /// does: a step cannot migrate, and no interrupt handler touches the counters.
+    #[inline(always)]
+    fn count(&self, stat: Stat) {
+        // SAFETY: the steps run with preemption (or IRQs) disabled, so this
+        // CPU's counters stay ours; they outlive the module (`PerCpu` invariant).
+        let counters = unsafe { &mut *STATS.this_cpu() };
+        if let Some(c) = counters.get_mut(stat as usize) {
+            *c = c.wrapping_add(1);
+        }
+    }
+}
+
 impl FpContext for KernelFp {
     fn owner(&self) -> FpOwner {
-        // SAFETY: reads this CPU's `kvm_host_data.fp_owner`; the steps run with
-        // preemption disabled (or IRQs off), so "this CPU" stays the same.
-        match unsafe { vhe_rs_fp_owner() } {
-            FP_GUEST_OWNED => FpOwner::GuestOwned,
-            FP_HOST_OWNED => FpOwner::HostOwned,
+        // SAFETY: the steps run with preemption (or IRQs) disabled, so this CPU's
+        // `kvm_host_data` stays ours; it lives as long as KVM (`PerCpu` invariant).
+        match unsafe { (*HOST_DATA.this_cpu()).fp_owner } {
+            bindings::kvm_host_data_FP_STATE_GUEST_OWNED => FpOwner::GuestOwned,
+            bindings::kvm_host_data_FP_STATE_HOST_OWNED => FpOwner::HostOwned,
             _ => FpOwner::Free,
         }
     }
 
     fn set_owner(&mut self, owner: FpOwner) {
         let v = match owner {
-            FpOwner::Free => FP_FREE,
-            FpOwner::HostOwned => FP_HOST_OWNED,
-            FpOwner::GuestOwned => FP_GUEST_OWNED,
+            FpOwner::Free => bindings::kvm_host_data_FP_STATE_FREE,
+            FpOwner::HostOwned => bindings::kvm_host_data_FP_STATE_HOST_OWNED,
+            FpOwner::GuestOwned => bindings::kvm_host_data_FP_STATE_GUEST_OWNED,
         };
         // SAFETY: as for `owner`.
-        unsafe { vhe_rs_set_fp_owner(v) }
+        unsafe { (*HOST_DATA.this_cpu()).fp_owner = v }
     }
 
     fn save_and_flush_cpu_state(&mut self) {
@@ -222,27 +295,31 @@ extern "C" fn vhe_rs_vm_destroy(_kvm: *mut bindings::kvm) {
     count(Stat::VmDestroyed);
 }
 
-/// `load_fp` (`kvm_arch_vcpu_load_fp`).
+/// `load_fp` (`kvm_arch_vcpu_load_fp`), preemption disabled.
 #[no_mangle]
 extern "C" fn vhe_rs_load_fp(vcpu: *mut bindings::kvm_vcpu) {
-    count(Stat::LoadFp);
     // SAFETY: reads a final capability.
     if !unsafe { vhe_rs_system_supports_fpsimd() } {
         return;
     }
     // SAFETY: KVM passes the vCPU being loaded.
-    unsafe { with_fp(vcpu, |ctx| fp::load(ctx)) }
+    unsafe {
+        with_fp(vcpu, |ctx| {
+            ctx.count(Stat::LoadFp);
+            fp::load(ctx)
+        })
+    }
 }
 
 /// `ctxflush_fp` (`kvm_arch_vcpu_ctxflush_fp`), IRQs off.
 #[no_mangle]
 extern "C" fn vhe_rs_ctxflush_fp(vcpu: *mut bindings::kvm_vcpu) {
-    count(Stat::CtxflushFp);
     // SAFETY: KVM passes the vCPU about to run.
     unsafe {
         with_fp(vcpu, |ctx| {
+            ctx.count(Stat::CtxflushFp);
             if fp::ctxflush(ctx) {
-                count(Stat::CtxflushForeign);
+                ctx.count(Stat::CtxflushForeign);
             }
         })
     }
@@ -251,29 +328,29 @@ extern "C" fn vhe_rs_ctxflush_fp(vcpu: *mut bindings::kvm_vcpu) {
 /// `ctxsync_fp` (`kvm_arch_vcpu_ctxsync_fp`), IRQs off.
 #[no_mangle]
 extern "C" fn vhe_rs_ctxsync_fp(vcpu: *mut bindings::kvm_vcpu) {
-    count(Stat::CtxsyncFp);
     // SAFETY: KVM passes the vCPU that just exited.
     unsafe {
         with_fp(vcpu, |ctx| {
+            ctx.count(Stat::CtxsyncFp);
             if fp::ctxsync(ctx) {
-                count(Stat::CtxsyncBind);
+                ctx.count(Stat::CtxsyncBind);
             }
         })
     }
 }
 
-/// `put_fp` (`kvm_arch_vcpu_put_fp`).
+/// `put_fp` (`kvm_arch_vcpu_put_fp`), preemption disabled.
 #[no_mangle]
 extern "C" fn vhe_rs_put_fp(vcpu: *mut bindings::kvm_vcpu) {
-    count(Stat::PutFp);
     // SAFETY: IRQs off around the save and flush, as the C does, so that no IPI
     // (e.g. a PMU or SVE-related one) sees the registers half flushed.
     let flags = unsafe { vhe_rs_local_irq_save() };
     // SAFETY: KVM passes the vCPU being put.
     unsafe {
         with_fp(vcpu, |ctx| {
+            ctx.count(Stat::PutFp);
             if fp::put(ctx) {
-                count(Stat::PutFpSave);
+                ctx.count(Stat::PutFpSave);
             }
         })
     }

@@ -150,8 +150,13 @@ pub trait FpHypContext: FpContext {
 
 /// Moves the owner on `event` and returns the action, or the illegal event.
 fn step(ctx: &mut impl FpContext, event: FpEvent) -> Result<FpAction, FpIllegal> {
-    let (owner, action) = ctx.owner().next(event)?;
-    ctx.set_owner(owner);
+    let old = ctx.owner();
+    let (owner, action) = old.next(event)?;
+    // Most steps leave the owner as it was (every entry and exit of a guest
+    // that does not use FP): no store then.
+    if owner != old {
+        ctx.set_owner(owner);
+    }
     Ok(action)
 }
 

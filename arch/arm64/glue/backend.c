@@ -166,33 +166,24 @@ void vhe_rs_backend_unregister(void)
 
 /* ---- per-CPU and per-vCPU FP state (fpsimd.c's, for a VHE host) ---- */
 
-/* host_data_ptr() without its pKVM arm: a VHE host is never protected. */
-#define vhe_host_data_ptr(f)	(&this_cpu_ptr(hook.host_data)->f)
-
-unsigned int vhe_rs_fp_owner(void)
+/*
+ * Per-CPU addresses for Rust, which adds this CPU's offset itself (TPIDR_EL2 on
+ * a VHE host) instead of calling here on every entry and exit. A VHE host is
+ * never protected, so host_data_ptr()'s pKVM arm does not apply.
+ */
+unsigned long vhe_rs_percpu_host_data(void)
 {
-	switch (*vhe_host_data_ptr(fp_owner)) {
-	case FP_STATE_HOST_OWNED:
-		return VHE_RS_FP_HOST_OWNED;
-	case FP_STATE_GUEST_OWNED:
-		return VHE_RS_FP_GUEST_OWNED;
-	default:
-		return VHE_RS_FP_FREE;
-	}
+	return (unsigned long)hook.host_data;
 }
 
-void vhe_rs_set_fp_owner(unsigned int owner)
+unsigned int vhe_rs_nr_stats(void)
 {
-	switch (owner) {
-	case VHE_RS_FP_HOST_OWNED:
-		*vhe_host_data_ptr(fp_owner) = FP_STATE_HOST_OWNED;
-		break;
-	case VHE_RS_FP_GUEST_OWNED:
-		*vhe_host_data_ptr(fp_owner) = FP_STATE_GUEST_OWNED;
-		break;
-	default:
-		*vhe_host_data_ptr(fp_owner) = FP_STATE_FREE;
-	}
+	return VHE_RS_NR_STATS;
+}
+
+unsigned long vhe_rs_percpu_stats(void)
+{
+	return (unsigned long)&vhe_rs_stats;
 }
 
 bool vhe_rs_system_supports_fpsimd(void)

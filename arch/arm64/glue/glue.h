@@ -17,11 +17,6 @@ const char *vhe_rs_host_unsupported(void);
 /* Steps the backend can take (module parameter "parts"). */
 #define VHE_RS_PART_FP		(1U << 0)
 
-/* FP owner, as rust/fp.rs names it. */
-#define VHE_RS_FP_FREE		0
-#define VHE_RS_FP_HOST_OWNED	1
-#define VHE_RS_FP_GUEST_OWNED	2
-
 /* Counters in debugfs vhe_rs/stats. */
 enum vhe_rs_stat {
 	VHE_RS_STAT_VM_RUST,
@@ -45,8 +40,9 @@ const char *vhe_rs_parts(void);
 void vhe_rs_stat_inc(unsigned int stat);
 int vhe_rs_backend_register(unsigned int part_mask);
 void vhe_rs_backend_unregister(void);
-unsigned int vhe_rs_fp_owner(void);
-void vhe_rs_set_fp_owner(unsigned int owner);
+unsigned long vhe_rs_percpu_host_data(void);
+unsigned long vhe_rs_percpu_stats(void);
+unsigned int vhe_rs_nr_stats(void);
 bool vhe_rs_system_supports_fpsimd(void);
 bool vhe_rs_foreign_fpstate(void);
 void vhe_rs_save_and_flush_cpu_fp(void);
