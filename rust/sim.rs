@@ -4,7 +4,7 @@
 //! passes where the module passes the real CPU. Host only (uses `std`).
 
 use crate::sysreg::{RegAccess, SysReg};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One access made through the simulated register file, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +41,28 @@ impl SimRegs {
     /// Register `R`'s value, if anything set it.
     pub fn get<R: SysReg>(&self) -> Option<u64> {
         self.regs.get(&R::ENCODING).copied()
+    }
+
+    /// The value of the register encoded `encoding` (`SysReg::ENCODING`), if
+    /// anything set it. For tests that name registers by data, not by type.
+    pub fn get_encoded(&self, encoding: u32) -> Option<u64> {
+        self.regs.get(&encoding).copied()
+    }
+
+    /// Sets the register encoded `encoding` without logging (test set-up).
+    pub fn set_encoded(&mut self, encoding: u32, val: u64) {
+        self.regs.insert(encoding, val);
+    }
+
+    /// The names of the registers read or written so far.
+    pub fn touched(&self) -> BTreeSet<&'static str> {
+        self.log
+            .iter()
+            .filter_map(|e| match e {
+                Event::Read(n) | Event::Write(n, _) => Some(*n),
+                Event::Isb => None,
+            })
+            .collect()
     }
 
     /// The values written to register `R`, in order.

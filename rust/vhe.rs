@@ -15,6 +15,7 @@ mod backend;
 pub mod fp;
 mod host;
 pub mod sysreg;
+pub mod sysregs;
 
 module! {
     type: VheRs,

@@ -13,5 +13,8 @@ pub mod sysreg;
 #[path = "../fp.rs"]
 pub mod fp;
 
+#[path = "../sysregs.rs"]
+pub mod sysregs;
+
 #[path = "../sim.rs"]
 pub mod sim;

@@ -1,0 +1,629 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The guest's system registers that a VHE `vcpu_load` puts on the CPU and
+//! `vcpu_put` takes back, described as data ([`TABLE`]), and the steps that move
+//! them ([`restore_deferred`], [`save_deferred`]).
+//!
+//! Today's C (Linux 6.12): `arch/arm64/kvm/hyp/include/hyp/sysreg-sr.h` (the
+//! groups: `__sysreg_{save,restore}_{common,user,el1,el2_return}_state`,
+//! `__sysreg32_{save,restore}_state`) and `arch/arm64/kvm/hyp/vhe/sysreg-sr.c`
+//! (`__vcpu_load_switch_sysregs`, `__vcpu_put_switch_sysregs`: which groups move at
+//! load and put on VHE). On a VHE host the host kernel runs at EL2 and never uses
+//! the EL1/EL0 registers of the guest, so they are switched only when the vCPU is
+//! loaded on or put off a CPU ("deferred"), not at every entry and exit:
+//!
+//! * [`Group::El1`], [`Group::User`] and [`Group::Aarch32`] move at load/put;
+//! * [`Group::Common`] and [`Group::El2Return`] move at every entry/exit (the run
+//!   loop; listed here so that the table describes every guest register the
+//!   groups of `sysreg-sr.h` touch, but [`restore_deferred`] and
+//!   [`save_deferred`] leave them alone);
+//! * [`Group::Fp`] is ZCR_EL1, which the kernel lists as live on the CPU (see
+//!   below) but which the FP lazy switch (`crate::fp`) moves, not these groups.
+//!
+//! While the vCPU's `SYSREGS_ON_CPU` flag is set, `vcpu_read_sys_reg()` and
+//! `vcpu_write_sys_reg()` (`arch/arm64/kvm/sys_regs.c`) access the registers that
+//! `__vcpu_read_sys_reg_from_cpu()` / `__vcpu_write_sys_reg_to_cpu()`
+//! (`asm/kvm_host.h`) list on the CPU instead of in the vCPU. [`Entry::live`]
+//! marks exactly those (the host tests compare them with the header, both ways),
+//! and [`read_from_cpu`] / [`write_to_cpu`] are the Rust form of the two switches.
+//!
+//! Nested virtualization is not covered: the C adds a `dsb(nsh)` at load for NV
+//! vCPUs and keeps vEL2 registers elsewhere; the backend declines NV VMs.
+//!
+//! Everything here is above the sysreg layer: registers are reached through
+//! [`RegAccess`] with the types generated from the kernel ([`CpuReg`] names them),
+//! the vCPU's saved state through [`SysregContext`]. No `unsafe`.
+
+use crate::sysreg::{self, RegAccess, SysReg};
+
+/// Declares [`VcpuSysReg`]: the `enum vcpu_sysreg` indices (`asm/kvm_host.h`)
+/// this file uses, by their C names.
+macro_rules! vcpu_sysregs {
+    ($($name:ident),* $(,)?) => {
+        /// An index of the kernel's `enum vcpu_sysreg` (`asm/kvm_host.h`): a slot of
+        /// `vcpu->arch.ctxt.sys_regs[]`, by its C name.
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum VcpuSysReg {
+            $(
+                #[doc = concat!("`", stringify!($name), "`.")]
+                $name,
+            )*
+        }
+
+        impl VcpuSysReg {
+            /// Every index declared here.
+            pub const ALL: &'static [VcpuSysReg] = &[$(VcpuSysReg::$name,)*];
+
+            /// The C name, e.g. `"SCTLR_EL1"`.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(VcpuSysReg::$name => stringify!($name),)*
+                }
+            }
+
+            /// The index as the kernel being built numbers it (`vcpu_sysreg_*` of
+            /// the bindings): what `__vcpu_sys_reg(vcpu, r)` takes.
+            #[cfg(CONFIG_KVM)]
+            pub const fn index(self) -> kernel::bindings::vcpu_sysreg {
+                kernel::macros::paste! {
+                    match self {
+                        $(VcpuSysReg::$name => kernel::bindings::[<vcpu_sysreg_ $name>],)*
+                    }
+                }
+            }
+        }
+    };
+}
+
+vcpu_sysregs! {
+    MPIDR_EL1, SCTLR_EL1, CPACR_EL1, TTBR0_EL1, TTBR1_EL1, TCR_EL1, TCR2_EL1,
+    PIR_EL1, PIRE0_EL1, POR_EL1, ESR_EL1, AFSR0_EL1, AFSR1_EL1, FAR_EL1, MAIR_EL1,
+    VBAR_EL1, CONTEXTIDR_EL1, AMAIR_EL1, CNTKCTL_EL1, PAR_EL1, TPIDR_EL1, TFSR_EL1,
+    TFSRE0_EL1, SP_EL1, ELR_EL1, SPSR_EL1,
+    TPIDR_EL0, TPIDRRO_EL0,
+    DACR32_EL2, IFSR32_EL2, DBGVCR32_EL2,
+    MDSCR_EL1, POR_EL0, DISR_EL1,
+    ZCR_EL1,
+}
+
+/// Declares [`CpuReg`]: the CPU registers the guest's state lives in on a VHE
+/// host, each one a register type generated into `crate::sysreg`.
+macro_rules! cpu_regs {
+    ($($name:ident),* $(,)?) => {
+        /// A CPU register that holds guest state on a VHE host: one of the register
+        /// types of `crate::sysreg` (so its encoding is the kernel's), as data.
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum CpuReg {
+            $(
+                #[doc = concat!("`crate::sysreg::", stringify!($name), "`.")]
+                $name,
+            )*
+        }
+
+        impl CpuReg {
+            /// Every register declared here.
+            pub const ALL: &'static [CpuReg] = &[$(CpuReg::$name,)*];
+
+            /// The architectural name ([`SysReg::NAME`]).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(CpuReg::$name => <sysreg::$name::Reg as SysReg>::NAME,)*
+                }
+            }
+
+            /// The `sys_reg()` encoding ([`SysReg::ENCODING`]).
+            pub const fn encoding(self) -> u32 {
+                match self {
+                    $(CpuReg::$name => <sysreg::$name::Reg as SysReg>::ENCODING,)*
+                }
+            }
+
+            /// Reads the register through `regs`.
+            #[inline]
+            pub fn read<A: RegAccess>(self, regs: &mut A) -> u64 {
+                match self {
+                    $(CpuReg::$name => regs.read_raw::<sysreg::$name::Reg>(),)*
+                }
+            }
+
+            /// Writes `val` to the register through `regs`.
+            #[inline]
+            pub fn write<A: RegAccess>(self, regs: &mut A, val: u64) {
+                match self {
+                    $(CpuReg::$name => regs.write_raw::<sysreg::$name::Reg>(val),)*
+                }
+            }
+        }
+    };
+}
+
+// With HCR_EL2.E2H set, the `_EL1` encodings reach the EL2 registers from EL2: the
+// guest's EL1 registers are reached through the `_EL12` aliases. TPIDR_EL1,
+// PAR_EL1, SP_EL1, MDSCR_EL1 and the EL0 registers are not redirected.
+cpu_regs! {
+    VMPIDR_EL2, SCTLR_EL12, CPACR_EL12, TTBR0_EL12, TTBR1_EL12, TCR_EL12,
+    TCR2_EL12, PIR_EL12, PIRE0_EL12, POR_EL12, ESR_EL12, AFSR0_EL12, AFSR1_EL12,
+    FAR_EL12, MAIR_EL12, VBAR_EL12, CONTEXTIDR_EL12, AMAIR_EL12, CNTKCTL_EL12,
+    PAR_EL1, TPIDR_EL1, TFSR_EL12, TFSRE0_EL1, SP_EL1, ELR_EL12, SPSR_EL12,
+    TPIDR_EL0, TPIDRRO_EL0,
+    SPSR_abt, SPSR_und, SPSR_irq, SPSR_fiq, DACR32_EL2, IFSR32_EL2, DBGVCR32_EL2,
+    MDSCR_EL1, POR_EL0, VDISR_EL2,
+    ZCR_EL12,
+}
+
+/// A banked AArch32 SPSR kept in `struct kvm_cpu_context` (`spsr_abt`, ...),
+/// outside `sys_regs[]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Spsr32 {
+    /// `spsr_abt`.
+    Abt,
+    /// `spsr_und`.
+    Und,
+    /// `spsr_irq`.
+    Irq,
+    /// `spsr_fiq`.
+    Fiq,
+}
+
+/// Where the vCPU keeps a register while it is not on the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VcpuSlot {
+    /// `ctxt.sys_regs[r]` (`ctxt_sys_reg(ctxt, r)`, `__vcpu_sys_reg(vcpu, r)`).
+    Sys(VcpuSysReg),
+    /// `ctxt.spsr_abt` and its siblings.
+    Spsr32(Spsr32),
+}
+
+impl VcpuSlot {
+    /// The C name: the `enum vcpu_sysreg` name, or the `kvm_cpu_context` field
+    /// (`"spsr_abt"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            VcpuSlot::Sys(r) => r.name(),
+            VcpuSlot::Spsr32(Spsr32::Abt) => "spsr_abt",
+            VcpuSlot::Spsr32(Spsr32::Und) => "spsr_und",
+            VcpuSlot::Spsr32(Spsr32::Irq) => "spsr_irq",
+            VcpuSlot::Spsr32(Spsr32::Fiq) => "spsr_fiq",
+        }
+    }
+
+    /// A number unique to the slot (for the table's compile-time checks).
+    const fn key(self) -> u32 {
+        match self {
+            VcpuSlot::Sys(r) => r as u32,
+            VcpuSlot::Spsr32(b) => 0x1000 + b as u32,
+        }
+    }
+}
+
+/// The save/restore groups of `hyp/include/hyp/sysreg-sr.h`, as a VHE host uses
+/// them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Group {
+    /// `__sysreg_{save,restore}_el1_state`: the EL1 registers. Load/put.
+    El1,
+    /// `__sysreg_{save,restore}_user_state`: TPIDR_EL0, TPIDRRO_EL0. Load/put, and
+    /// the host's values are saved at load and restored at put.
+    User,
+    /// `__sysreg32_{save,restore}_state`: the AArch32 banked SPSRs and the
+    /// `*32_EL2` registers, for a vCPU whose EL1 is AArch32. Load/put.
+    Aarch32,
+    /// `__sysreg_{save,restore}_common_state`: MDSCR_EL1, POR_EL0. Every entry/exit.
+    Common,
+    /// `__sysreg_{save,restore}_el2_return_state`: the guest's PC and PSTATE (in
+    /// ELR_EL2/SPSR_EL2; not `sys_regs[]`, and PSTATE is translated, so not in
+    /// [`TABLE`]) and DISR_EL1 (VDISR_EL2). Every entry/exit.
+    El2Return,
+    /// ZCR_EL1: owned by the FP lazy switch (`crate::fp`), in no group of
+    /// `sysreg-sr.h`, but listed live on the CPU by `asm/kvm_host.h`.
+    Fp,
+}
+
+impl Group {
+    /// Whether `vcpu_load`/`vcpu_put` move this group ("deferred").
+    pub const fn is_deferred(self) -> bool {
+        matches!(self, Group::El1 | Group::User | Group::Aarch32)
+    }
+}
+
+/// The order `__vcpu_load_switch_sysregs` restores the deferred groups in.
+///
+/// The 32-bit state goes first: Cortex-A57 erratum 852523 and Cortex-A72 erratum
+/// 853709 require the AArch32 registers (the banked SPSRs, DACR32_EL2, ...) to be
+/// restored before the EL1 system registers.
+pub const LOAD_ORDER: [Group; 3] = [Group::Aarch32, Group::User, Group::El1];
+
+/// The order `__vcpu_put_switch_sysregs` saves the deferred groups in.
+pub const PUT_ORDER: [Group; 3] = [Group::El1, Group::User, Group::Aarch32];
+
+/// A condition the C checks before touching a register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Feature {
+    /// `ctxt_has_tcrx()`: the host has FEAT_TCR2 and the VM's ID registers expose it.
+    Tcr2,
+    /// `ctxt_has_s1pie()`: FEAT_S1PIE, likewise.
+    S1pie,
+    /// `ctxt_has_s1poe()`: FEAT_S1POE, likewise.
+    S1poe,
+    /// `ctxt_has_mte()`: the VM has MTE (`kvm_has_mte()`).
+    Mte,
+    /// `vcpu_el1_is_32bit()`: the vCPU's EL1 is AArch32.
+    El1Is32Bit,
+    /// `cpus_have_final_cap(ARM64_HAS_RAS_EXTN)`.
+    Ras,
+}
+
+impl Feature {
+    /// Every feature.
+    pub const ALL: [Feature; 6] = [
+        Feature::Tcr2,
+        Feature::S1pie,
+        Feature::S1poe,
+        Feature::Mte,
+        Feature::El1Is32Bit,
+        Feature::Ras,
+    ];
+
+    const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// A set of [`Feature`]s: what a vCPU has, or what a register needs.
+///
+/// # Invariants
+///
+/// Only the bits of [`Feature::ALL`] are set.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Features(u8);
+
+impl core::fmt::Debug for Features {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_set()
+            .entries(Feature::ALL.iter().filter(|x| self.has(**x)))
+            .finish()
+    }
+}
+
+impl Features {
+    /// No feature.
+    pub const NONE: Features = Features(0);
+
+    const MASK: u8 = (1 << Feature::ALL.len()) - 1;
+
+    /// The set of `bits` (bit `n` is `Feature::ALL[n]`); unknown bits are dropped.
+    pub const fn from_bits(bits: u8) -> Features {
+        // INVARIANT: masked to the known features.
+        Features(bits & Self::MASK)
+    }
+
+    /// Its bits, as [`Features::from_bits`] takes them.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// This set with `f` added.
+    #[must_use]
+    pub const fn with(self, f: Feature) -> Features {
+        // INVARIANT: `f.bit()` is one of the known features.
+        Features(self.0 | f.bit())
+    }
+
+    /// Whether `f` is in the set.
+    pub const fn has(self, f: Feature) -> bool {
+        self.0 & f.bit() != 0
+    }
+
+    /// Whether every feature of `needed` is in the set (a register gated by
+    /// `needed` may be touched).
+    pub const fn allows(self, needed: Features) -> bool {
+        self.0 & needed.0 == needed.0
+    }
+}
+
+/// When `vcpu_load` restores a register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Load {
+    /// Not at load (not a deferred register).
+    No,
+    /// Ahead of the rest of its group, in table order: MPIDR_EL1 (into VMPIDR_EL2),
+    /// SCTLR_EL1 and TCR_EL1, which `__sysreg_restore_el1_state` writes first.
+    First,
+    /// In table order, after the group's [`Load::First`] registers.
+    InOrder,
+}
+
+/// One guest register: where the vCPU keeps it, where it lives on the CPU, and
+/// when it moves.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    /// Where the vCPU keeps it.
+    pub vcpu: VcpuSlot,
+    /// The CPU register it lives in while the vCPU is loaded (or running).
+    pub cpu: CpuReg,
+    /// Its group in `sysreg-sr.h`.
+    pub group: Group,
+    /// The features it needs: the C touches it only when all are present.
+    pub gate: Features,
+    /// Whether and when `vcpu_load` restores it.
+    pub load: Load,
+    /// Whether `vcpu_put` saves it.
+    pub put: bool,
+    /// Whether `__vcpu_read_sys_reg_from_cpu()` / `__vcpu_write_sys_reg_to_cpu()`
+    /// list it: `vcpu_read_sys_reg()` reads it from [`Entry::cpu`] while
+    /// `SYSREGS_ON_CPU` is set.
+    pub live: bool,
+}
+
+impl Entry {
+    /// An entry, field by field in declaration order (the table's columns).
+    const fn new(
+        vcpu: VcpuSlot,
+        cpu: CpuReg,
+        group: Group,
+        gate: Features,
+        load: Load,
+        put: bool,
+        live: bool,
+    ) -> Entry {
+        Entry {
+            vcpu,
+            cpu,
+            group,
+            gate,
+            load,
+            put,
+            live,
+        }
+    }
+
+    /// Whether `vcpu_load`/`vcpu_put` move it.
+    pub const fn is_deferred(&self) -> bool {
+        !matches!(self.load, Load::No) || self.put
+    }
+}
+
+const G0: Features = Features::NONE;
+const TCR2: Features = Features::NONE.with(Feature::Tcr2);
+const S1PIE: Features = TCR2.with(Feature::S1pie);
+const S1POE_EL1: Features = TCR2.with(Feature::S1poe);
+const S1POE: Features = Features::NONE.with(Feature::S1poe);
+const MTE: Features = Features::NONE.with(Feature::Mte);
+const A32: Features = Features::NONE.with(Feature::El1Is32Bit);
+const RAS: Features = Features::NONE.with(Feature::Ras);
+
+/// `VcpuSlot::Sys(r)`, for the table.
+const fn sys(r: VcpuSysReg) -> VcpuSlot {
+    VcpuSlot::Sys(r)
+}
+
+/// Every guest register of the groups of `sysreg-sr.h` on a VHE host, and
+/// ZCR_EL1.
+///
+/// Within a group, the order is the order `__sysreg_save_*` saves in (and, with
+/// [`Load::First`], the order the restore writes in). How the special cases are
+/// represented:
+///
+/// * MPIDR_EL1: written to VMPIDR_EL2 at load, never saved (the guest cannot
+///   change it) and, as the kernel's comment requires, not live.
+/// * PAR_EL1: the one PAR_EL1 (not redirected by E2H). The C reads it with
+///   `read_sysreg_par()`, which brackets the `mrs` with `dmb sy` on CPUs with
+///   erratum 1508412 (`ARM64_WORKAROUND_1508412`); [`RegAccess`] has no `dmb`
+///   yet, so whoever wires [`save_deferred`] in must add it or decline such CPUs.
+///   The kernel's live list reads it the same way; the tests map
+///   `read_sysreg_par()` to PAR_EL1.
+/// * DACR32_EL2, IFSR32_EL2, DBGVCR32_EL2: the 32-bit group, moved only for a
+///   vCPU with AArch32 EL1 (DBGVCR32_EL2 unconditionally then: the C's
+///   `has_vhe() || DEBUG_DIRTY` is always true on VHE). The kernel lists them
+///   live unconditionally; for an AArch64 vCPU the CPU holds whatever was there.
+/// * The banked SPSRs: `kvm_cpu_context` fields, not `sys_regs[]` ([`Spsr32`]).
+/// * TCR2_EL1, PIR_EL1, PIRE0_EL1, POR_EL1, TFSR_EL1, TFSRE0_EL1, SP_EL1: moved
+///   at load/put when their feature is present, but 6.12 does not list them live
+///   (`vcpu_read_sys_reg()` returns the in-memory copy while the vCPU is
+///   loaded). `live: false` records the kernel as it is.
+/// * ZCR_EL1: live in the kernel's list but FP-owned: [`Group::Fp`], neither
+///   restored nor saved here.
+/// * The guest's PC and PSTATE (ELR_EL2/SPSR_EL2 at every entry) are
+///   `ctxt.regs`, not registers of a group here; the PSTATE is translated on the
+///   way (`to_hw_pstate`), so they are left to the run loop.
+#[rustfmt::skip]
+pub const TABLE: &[Entry] = &[
+    //         vCPU register                       CPU register (VHE)        group             gate        load           put    live
+    // __sysreg_save_el1_state / __sysreg_restore_el1_state.
+    Entry::new(sys(VcpuSysReg::MPIDR_EL1),         CpuReg::VMPIDR_EL2,       Group::El1,       G0,         Load::First,   false, false),
+    Entry::new(sys(VcpuSysReg::SCTLR_EL1),         CpuReg::SCTLR_EL12,       Group::El1,       G0,         Load::First,   true,  true),
+    Entry::new(sys(VcpuSysReg::CPACR_EL1),         CpuReg::CPACR_EL12,       Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::TTBR0_EL1),         CpuReg::TTBR0_EL12,       Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::TTBR1_EL1),         CpuReg::TTBR1_EL12,       Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::TCR_EL1),           CpuReg::TCR_EL12,         Group::El1,       G0,         Load::First,   true,  true),
+    Entry::new(sys(VcpuSysReg::TCR2_EL1),          CpuReg::TCR2_EL12,        Group::El1,       TCR2,       Load::InOrder, true,  false),
+    Entry::new(sys(VcpuSysReg::PIR_EL1),           CpuReg::PIR_EL12,         Group::El1,       S1PIE,      Load::InOrder, true,  false),
+    Entry::new(sys(VcpuSysReg::PIRE0_EL1),         CpuReg::PIRE0_EL12,       Group::El1,       S1PIE,      Load::InOrder, true,  false),
+    Entry::new(sys(VcpuSysReg::POR_EL1),           CpuReg::POR_EL12,         Group::El1,       S1POE_EL1,  Load::InOrder, true,  false),
+    Entry::new(sys(VcpuSysReg::ESR_EL1),           CpuReg::ESR_EL12,         Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::AFSR0_EL1),         CpuReg::AFSR0_EL12,       Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::AFSR1_EL1),         CpuReg::AFSR1_EL12,       Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::FAR_EL1),           CpuReg::FAR_EL12,         Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::MAIR_EL1),          CpuReg::MAIR_EL12,        Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::VBAR_EL1),          CpuReg::VBAR_EL12,        Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::CONTEXTIDR_EL1),    CpuReg::CONTEXTIDR_EL12,  Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::AMAIR_EL1),         CpuReg::AMAIR_EL12,       Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::CNTKCTL_EL1),       CpuReg::CNTKCTL_EL12,     Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::PAR_EL1),           CpuReg::PAR_EL1,          Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::TPIDR_EL1),         CpuReg::TPIDR_EL1,        Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::TFSR_EL1),          CpuReg::TFSR_EL12,        Group::El1,       MTE,        Load::InOrder, true,  false),
+    Entry::new(sys(VcpuSysReg::TFSRE0_EL1),        CpuReg::TFSRE0_EL1,       Group::El1,       MTE,        Load::InOrder, true,  false),
+    Entry::new(sys(VcpuSysReg::SP_EL1),            CpuReg::SP_EL1,           Group::El1,       G0,         Load::InOrder, true,  false),
+    Entry::new(sys(VcpuSysReg::ELR_EL1),           CpuReg::ELR_EL12,         Group::El1,       G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::SPSR_EL1),          CpuReg::SPSR_EL12,        Group::El1,       G0,         Load::InOrder, true,  true),
+    // __sysreg_save_user_state / __sysreg_restore_user_state.
+    Entry::new(sys(VcpuSysReg::TPIDR_EL0),         CpuReg::TPIDR_EL0,        Group::User,      G0,         Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::TPIDRRO_EL0),       CpuReg::TPIDRRO_EL0,      Group::User,      G0,         Load::InOrder, true,  true),
+    // __sysreg32_save_state / __sysreg32_restore_state.
+    Entry::new(VcpuSlot::Spsr32(Spsr32::Abt),      CpuReg::SPSR_abt,         Group::Aarch32,   A32,        Load::InOrder, true,  false),
+    Entry::new(VcpuSlot::Spsr32(Spsr32::Und),      CpuReg::SPSR_und,         Group::Aarch32,   A32,        Load::InOrder, true,  false),
+    Entry::new(VcpuSlot::Spsr32(Spsr32::Irq),      CpuReg::SPSR_irq,         Group::Aarch32,   A32,        Load::InOrder, true,  false),
+    Entry::new(VcpuSlot::Spsr32(Spsr32::Fiq),      CpuReg::SPSR_fiq,         Group::Aarch32,   A32,        Load::InOrder, true,  false),
+    Entry::new(sys(VcpuSysReg::DACR32_EL2),        CpuReg::DACR32_EL2,       Group::Aarch32,   A32,        Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::IFSR32_EL2),        CpuReg::IFSR32_EL2,       Group::Aarch32,   A32,        Load::InOrder, true,  true),
+    Entry::new(sys(VcpuSysReg::DBGVCR32_EL2),      CpuReg::DBGVCR32_EL2,     Group::Aarch32,   A32,        Load::InOrder, true,  true),
+    // __sysreg_{save,restore}_common_state: every entry/exit.
+    Entry::new(sys(VcpuSysReg::MDSCR_EL1),         CpuReg::MDSCR_EL1,        Group::Common,    G0,         Load::No,      false, false),
+    Entry::new(sys(VcpuSysReg::POR_EL0),           CpuReg::POR_EL0,          Group::Common,    S1POE,      Load::No,      false, false),
+    // __sysreg_{save,restore}_el2_return_state: every entry/exit.
+    Entry::new(sys(VcpuSysReg::DISR_EL1),          CpuReg::VDISR_EL2,        Group::El2Return, RAS,        Load::No,      false, false),
+    // FP-owned (crate::fp); live on the CPU per asm/kvm_host.h.
+    Entry::new(sys(VcpuSysReg::ZCR_EL1),           CpuReg::ZCR_EL12,         Group::Fp,        G0,         Load::No,      false, true),
+];
+
+/// The table's consistency rules, checked at compile time (in the module and in
+/// the host build alike): each vCPU slot appears once; only the deferred groups
+/// move at load/put; every deferred register except MPIDR_EL1 is both restored
+/// and saved; a live register is either moved at load/put or FP-owned.
+const fn table_is_consistent(t: &[Entry]) -> bool {
+    let mut i = 0;
+    while i < t.len() {
+        let e = &t[i];
+        let deferred = e.is_deferred();
+        if deferred != e.group.is_deferred() {
+            return false;
+        }
+        if deferred && !e.put && e.vcpu.key() != VcpuSlot::Sys(VcpuSysReg::MPIDR_EL1).key() {
+            return false;
+        }
+        if deferred && matches!(e.load, Load::No) {
+            return false;
+        }
+        if e.live && !(deferred && e.put) && !matches!(e.group, Group::Fp) {
+            return false;
+        }
+        let mut j = i + 1;
+        while j < t.len() {
+            if t[j].vcpu.key() == e.vcpu.key() {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
+}
+
+const _: () = assert!(
+    table_is_consistent(TABLE),
+    "rust/sysregs.rs: TABLE breaks a rule of table_is_consistent()"
+);
+
+/// The vCPU state these steps need, as the kernel keeps it.
+pub trait SysregContext {
+    /// The guest's saved value of `slot` (`vcpu->arch.ctxt`).
+    fn guest(&self, slot: VcpuSlot) -> u64;
+
+    /// Stores `val` as the guest's saved value of `slot`.
+    fn set_guest(&mut self, slot: VcpuSlot, val: u64);
+
+    /// The host's saved value of `slot` (`host_data->host_ctxt`); only the
+    /// [`Group::User`] registers are asked for.
+    fn host(&self, slot: VcpuSlot) -> u64;
+
+    /// Stores `val` as the host's saved value of `slot` ([`Group::User`] only).
+    fn set_host(&mut self, slot: VcpuSlot, val: u64);
+
+    /// What this vCPU has on this host, as the C's `ctxt_has_*()`,
+    /// `vcpu_el1_is_32bit()` and `cpus_have_final_cap()` answer it. Asked once per
+    /// step.
+    fn features(&self) -> Features;
+
+    /// Sets (`true`) or clears the vCPU's `SYSREGS_ON_CPU` flag.
+    fn set_sysregs_on_cpu(&mut self, on: bool);
+}
+
+/// The entries of group `group` that `features` allows.
+fn group_entries(group: Group, features: Features) -> impl Iterator<Item = &'static Entry> {
+    TABLE
+        .iter()
+        .filter(move |e| e.group == group && features.allows(e.gate))
+}
+
+/// The registers `vcpu_load` restores for a vCPU with `features`, in order:
+/// [`LOAD_ORDER`]'s groups, each one's [`Load::First`] registers then the rest.
+pub fn load_plan(features: Features) -> impl Iterator<Item = &'static Entry> {
+    LOAD_ORDER.into_iter().flat_map(move |g| {
+        let first = group_entries(g, features).filter(|e| matches!(e.load, Load::First));
+        let rest = group_entries(g, features).filter(|e| matches!(e.load, Load::InOrder));
+        first.chain(rest)
+    })
+}
+
+/// The registers `vcpu_put` saves for a vCPU with `features`, in order:
+/// [`PUT_ORDER`]'s groups, each in table order.
+pub fn put_plan(features: Features) -> impl Iterator<Item = &'static Entry> {
+    PUT_ORDER
+        .into_iter()
+        .flat_map(move |g| group_entries(g, features).filter(|e| e.put))
+}
+
+/// `__vcpu_load_switch_sysregs` on a VHE host (non-NV vCPU): saves the host's
+/// user registers, puts the guest's deferred registers on the CPU and sets
+/// `SYSREGS_ON_CPU`.
+///
+/// The order is the C's: the 32-bit state before the EL1 registers (Cortex-A57
+/// erratum 852523, Cortex-A72 erratum 853709), see [`LOAD_ORDER`].
+pub fn restore_deferred<C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A) {
+    let features = ctx.features();
+    // __sysreg_save_user_state(host_ctxt).
+    for e in group_entries(Group::User, features) {
+        ctx.set_host(e.vcpu, e.cpu.read(regs));
+    }
+    // __sysreg32_restore_state, __sysreg_restore_user_state,
+    // __sysreg_restore_el1_state: 32-bit first (errata 852523/853709).
+    for e in load_plan(features) {
+        e.cpu.write(regs, ctx.guest(e.vcpu));
+    }
+    ctx.set_sysregs_on_cpu(true);
+}
+
+/// `__vcpu_put_switch_sysregs` on a VHE host: saves the guest's deferred
+/// registers into the vCPU, puts the host's user registers back and clears
+/// `SYSREGS_ON_CPU`.
+pub fn save_deferred<C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A) {
+    let features = ctx.features();
+    // __sysreg_save_el1_state, __sysreg_save_user_state, __sysreg32_save_state.
+    for e in put_plan(features) {
+        ctx.set_guest(e.vcpu, e.cpu.read(regs));
+    }
+    // __sysreg_restore_user_state(host_ctxt).
+    for e in group_entries(Group::User, features) {
+        e.cpu.write(regs, ctx.host(e.vcpu));
+    }
+    ctx.set_sysregs_on_cpu(false);
+}
+
+/// The entry of vCPU register `reg`, if it is in the table.
+pub fn entry(reg: VcpuSysReg) -> Option<&'static Entry> {
+    TABLE.iter().find(|e| e.vcpu == VcpuSlot::Sys(reg))
+}
+
+/// `__vcpu_read_sys_reg_from_cpu()`: the CPU's value of `reg` if the kernel keeps
+/// it live on the CPU while `SYSREGS_ON_CPU` is set, else `None` (read the
+/// vCPU's copy).
+pub fn read_from_cpu<A: RegAccess>(regs: &mut A, reg: VcpuSysReg) -> Option<u64> {
+    entry(reg).filter(|e| e.live).map(|e| e.cpu.read(regs))
+}
+
+/// `__vcpu_write_sys_reg_to_cpu()`: writes `val` to the CPU register of `reg` and
+/// returns `true` if the kernel keeps it live on the CPU, else returns `false`
+/// (write the vCPU's copy).
+pub fn write_to_cpu<A: RegAccess>(regs: &mut A, reg: VcpuSysReg, val: u64) -> bool {
+    match entry(reg).filter(|e| e.live) {
+        Some(e) => {
+            e.cpu.write(regs, val);
+            true
+        }
+        None => false,
+    }
+}
