@@ -113,19 +113,38 @@ impl<T> PerCpu<T> {
         Self { base: AtomicUsize::new(0), _t: PhantomData }
     }
 
-    /// This CPU's instance, as `this_cpu_ptr()` computes it.
-    ///
-    /// The pointer stays this CPU's only while the caller cannot migrate
-    /// (preemption or IRQs disabled).
+    /// The instance of the CPU whose per-CPU offset is `offset` (see
+    /// [`CpuOffset`]), as `per_cpu_ptr()` computes it.
     #[inline(always)]
-    fn this_cpu(&self) -> *mut T {
-        // SAFETY: the steps run at EL2 on a VHE host (checked at module init);
-        // reading TPIDR_EL2 has no side effect.
+    fn on(&self, cpu: CpuOffset) -> *mut T {
+        self.base.load(Ordering::Relaxed).wrapping_add(cpu.0) as *mut T
+    }
+}
+
+/// This CPU's per-CPU offset, read once per step.
+///
+/// # Invariants
+///
+/// Holds the offset of the CPU the step runs on; a step cannot migrate
+/// (preemption or IRQs are disabled), so it stays this CPU's for the step.
+#[derive(Clone, Copy)]
+struct CpuOffset(usize);
+
+impl CpuOffset {
+    /// Reads this CPU's offset: on a VHE host the kernel keeps it in TPIDR_EL2,
+    /// where `__my_cpu_offset` reads it once ARM64_HAS_VIRT_HOST_EXTN is set.
+    ///
+    /// # Safety
+    ///
+    /// Called from a step, which runs at EL2 on a VHE host (checked at module
+    /// init) and cannot migrate until it returns.
+    #[inline(always)]
+    unsafe fn this_cpu() -> Self {
+        // SAFETY: at EL2 on a VHE host (the caller's contract); reading
+        // TPIDR_EL2 has no side effect.
         let mut cpu = unsafe { Cpu::current() };
-        // On a VHE host the kernel keeps its per-CPU offset in TPIDR_EL2: that is
-        // where `__my_cpu_offset` reads it once ARM64_HAS_VIRT_HOST_EXTN is set.
-        let offset = cpu.read_raw::<TPIDR_EL2::Reg>() as usize;
-        self.base.load(Ordering::Relaxed).wrapping_add(offset) as *mut T
+        // INVARIANT: the caller cannot migrate until the step returns.
+        Self(cpu.read_raw::<TPIDR_EL2::Reg>() as usize)
     }
 }
 
@@ -140,10 +159,10 @@ static STATS: PerCpu<[c_ulong; Stat::COUNT]> = PerCpu::new();
 
 /// Registers the backend with KVM, taking the steps in `mask`.
 pub(crate) fn register(mask: u32) -> Result {
-    // SAFETY: called once from module init, after `host::missing_hook_symbol()`
-    // found every symbol of the hook series: both return per-CPU addresses of
-    // variables that outlive the module.
     let (host_data, stats, nr) =
+        // SAFETY: called once from module init, after `host::missing_hook_symbol()`
+        // found every symbol of the hook series: both return per-CPU addresses of
+        // variables that outlive the module.
         unsafe { (vhe_rs_percpu_host_data(), vhe_rs_percpu_stats(), vhe_rs_nr_stats()) };
     if nr as usize != Stat::COUNT {
         pr_err!("the C glue has {} counters, Rust {}: rebuild the module\n", nr, Stat::COUNT);
@@ -197,6 +216,7 @@ impl Vcpu {
 /// The FP state of this CPU and of the vCPU being run: what [`fp`] decides over.
 struct KernelFp {
     vcpu: Vcpu,
+    cpu: CpuOffset,
 }
 
 impl KernelFp {
@@ -206,7 +226,7 @@ impl KernelFp {
     fn count(&self, stat: Stat) {
         // SAFETY: the steps run with preemption (or IRQs) disabled, so this
         // CPU's counters stay ours; they outlive the module (`PerCpu` invariant).
-        let counters = unsafe { &mut *STATS.this_cpu() };
+        let counters = unsafe { &mut *STATS.on(self.cpu) };
         if let Some(c) = counters.get_mut(stat as usize) {
             *c = c.wrapping_add(1);
         }
@@ -217,7 +237,7 @@ impl FpContext for KernelFp {
     fn owner(&self) -> FpOwner {
         // SAFETY: the steps run with preemption (or IRQs) disabled, so this CPU's
         // `kvm_host_data` stays ours; it lives as long as KVM (`PerCpu` invariant).
-        match unsafe { (*HOST_DATA.this_cpu()).fp_owner } {
+        match unsafe { (*HOST_DATA.on(self.cpu)).fp_owner } {
             bindings::kvm_host_data_FP_STATE_GUEST_OWNED => FpOwner::GuestOwned,
             bindings::kvm_host_data_FP_STATE_HOST_OWNED => FpOwner::HostOwned,
             _ => FpOwner::Free,
@@ -231,7 +251,7 @@ impl FpContext for KernelFp {
             FpOwner::GuestOwned => bindings::kvm_host_data_FP_STATE_GUEST_OWNED,
         };
         // SAFETY: as for `owner`.
-        unsafe { (*HOST_DATA.this_cpu()).fp_owner = v }
+        unsafe { (*HOST_DATA.on(self.cpu)).fp_owner = v }
     }
 
     fn save_and_flush_cpu_state(&mut self) {
@@ -265,8 +285,12 @@ impl FpContext for KernelFp {
 ///
 /// `vcpu` is the vCPU KVM passed to the step being run.
 unsafe fn with_fp(vcpu: *mut bindings::kvm_vcpu, f: impl FnOnce(&mut KernelFp)) {
-    // SAFETY: guaranteed by the caller.
-    let mut ctx = KernelFp { vcpu: unsafe { Vcpu::from_step(vcpu) } };
+    let mut ctx = KernelFp {
+        // SAFETY: guaranteed by the caller.
+        vcpu: unsafe { Vcpu::from_step(vcpu) },
+        // SAFETY: a step runs at EL2 on a VHE host and cannot migrate.
+        cpu: unsafe { CpuOffset::this_cpu() },
+    };
     f(&mut ctx)
 }
 

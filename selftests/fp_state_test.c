@@ -177,33 +177,16 @@ static void *vcpu_thread(void *p)
 {
 	struct vcpu_arg *a = p;
 	struct fpregs want, got;
-	struct ucall uc;
-	cpu_set_t set;
 
 	fill(&want, 0x4057000000000000ULL | a->id);
-	for (;;) {
+	do {
 		/* Migrate at every exit to userspace. */
-		CPU_ZERO(&set);
-		CPU_SET((a->exits + a->id) % ncpus, &set);
-		TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "sched_setaffinity");
-
+		vhe_rs_migrate(a->exits + a->id, ncpus);
 		TEST_ASSERT(run_with_fpregs(a->vcpu->fd, &want, &got) == 0, "KVM_RUN failed");
 		check("vCPU thread across KVM_RUN", &got, &want);
 		a->exits++;
-
-		if (a->vcpu->run->exit_reason == KVM_EXIT_MMIO &&
-		    a->vcpu->run->mmio.phys_addr == MMIO_GPA)
-			continue;
-		switch (get_ucall(a->vcpu, &uc)) {
-		case UCALL_DONE:
-			return NULL;
-		case UCALL_ABORT:
-			REPORT_GUEST_ASSERT(uc);
-		default:
-			TEST_FAIL("vCPU %lu: unexpected exit %s", a->id,
-				  exit_reason_str(a->vcpu->run->exit_reason));
-		}
-	}
+	} while (vhe_rs_guest_runs_on(a->vcpu, MMIO_GPA));
+	return NULL;
 }
 
 int main(int argc, char *argv[])

@@ -260,15 +260,11 @@ static void *vcpu_thread(void *p)
 {
 	struct vcpu_arg *a = p;
 	struct vregs want, got;
-	struct ucall uc;
-	cpu_set_t set;
 
 	for (int r = 0; r < 32; r++)
 		want.v[r] = ((__uint128_t)(0x4057000000000000ULL | a->id << 8 | r) << 64) | ~r;
-	for (;;) {
-		CPU_ZERO(&set);
-		CPU_SET((a->exits + a->id) % ncpus, &set);
-		TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "sched_setaffinity");
+	do {
+		vhe_rs_migrate(a->exits + a->id, ncpus);
 		TEST_ASSERT(run_with_vregs(a->vcpu->fd, &want, &got) == 0, "KVM_RUN failed");
 		for (int r = 0; r < 32; r++)
 			TEST_ASSERT(got.v[r] == want.v[r],
@@ -276,19 +272,8 @@ static void *vcpu_thread(void *p)
 				    a->id, r, (uint64_t)(got.v[r] >> 64), (uint64_t)got.v[r],
 				    whose_v(&got, r));
 		a->exits++;
-		if (a->vcpu->run->exit_reason == KVM_EXIT_MMIO &&
-		    a->vcpu->run->mmio.phys_addr == MMIO_GPA)
-			continue;
-		switch (get_ucall(a->vcpu, &uc)) {
-		case UCALL_DONE:
-			return NULL;
-		case UCALL_ABORT:
-			REPORT_GUEST_ASSERT(uc);
-		default:
-			TEST_FAIL("vCPU %lu: unexpected exit %s", a->id,
-				  exit_reason_str(a->vcpu->run->exit_reason));
-		}
-	}
+	} while (vhe_rs_guest_runs_on(a->vcpu, MMIO_GPA));
+	return NULL;
 }
 
 static struct kvm_vcpu *add_sve_vcpu(struct kvm_vm *vm, uint32_t id, const uint64_t *vls,

@@ -84,4 +84,41 @@ static inline const char *vhe_rs_check_backend(struct vhe_rs_snap a, struct vhe_
 	return "C (built-in)";
 }
 
+#ifdef _GNU_SOURCE	/* CPU_SET, sched_setaffinity */
+/*
+ * The vCPU threads of the FP/SVE tests: pin the calling thread to CPU
+ * @n % @ncpus (they move at every exit to userspace).
+ */
+static inline void vhe_rs_migrate(uint64_t n, int ncpus)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(n % ncpus, &set);
+	TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "sched_setaffinity");
+}
+#endif
+
+/*
+ * After KVM_RUN returned: true if the guest exits to @mmio_gpa and runs on,
+ * false once it is done; a guest assert or any other exit fails the test.
+ */
+static inline bool vhe_rs_guest_runs_on(struct kvm_vcpu *vcpu, uint64_t mmio_gpa)
+{
+	struct ucall uc;
+
+	if (vcpu->run->exit_reason == KVM_EXIT_MMIO && vcpu->run->mmio.phys_addr == mmio_gpa)
+		return true;
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_DONE:
+		return false;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+	default:
+		TEST_FAIL("vCPU %u: unexpected exit %s", vcpu->id,
+			  exit_reason_str(vcpu->run->exit_reason));
+	}
+	return false;
+}
+
 #endif

@@ -237,8 +237,3 @@ void vhe_rs_local_irq_restore(unsigned long flags)
 {
 	local_irq_restore(flags);
 }
-
-bool vhe_rs_irqs_disabled(void)
-{
-	return irqs_disabled();
-}

@@ -50,7 +50,6 @@ void vhe_rs_bind_guest_fp(struct kvm_vcpu *vcpu);
 bool vhe_rs_vcpu_has_sve(const struct kvm_vcpu *vcpu);
 unsigned long vhe_rs_local_irq_save(void);
 void vhe_rs_local_irq_restore(unsigned long flags);
-bool vhe_rs_irqs_disabled(void);
 
 /* Rust (rust/backend.rs): the backend's steps. */
 bool vhe_rs_vm_init(struct kvm *kvm);

@@ -760,6 +760,20 @@ const RESTORES: [(&str, Group); 5] = [
     ("__sysreg_restore_el2_return_state", Group::El2Return),
 ];
 
+/// Asserts that C function `func` moves `c`, exactly the registers of `group`
+/// in the table (for a deferred group: in `plan`'s order), in the same order.
+fn assert_group_is_c(func: &str, group: Group, c: &[Move], plan: &[&'static Entry]) {
+    let ours = if group.is_deferred() {
+        table_moves(plan.iter().copied().filter(|e| e.group == group))
+    } else {
+        table_moves(TABLE.iter().filter(|e| e.group == group))
+    };
+    let (cs, os): (BTreeSet<Move>, BTreeSet<Move>) =
+        (c.iter().cloned().collect(), ours.iter().cloned().collect());
+    assert!(cs == os, "{}", diff_message(&format!("{func}() vs {group:?}"), &cs, &os));
+    assert_eq!(c, &ours[..], "{func}(): same registers, different order");
+}
+
 /// Every register each group of `sysreg-sr.h` saves is in the table, in that
 /// group and CPU register, and the other way round; the put plan saves them in
 /// the C's order.
@@ -770,19 +784,8 @@ fn groups_match_sysreg_sr_h_saves() {
     for (func, group) in SAVES {
         let c = c_saves(&text, func);
         total += c.len();
-        let ours = if group.is_deferred() {
-            table_moves(sysregs::put_plan(EVERYTHING).filter(|e| e.group == group))
-        } else {
-            table_moves(TABLE.iter().filter(|e| e.group == group))
-        };
-        let (cs, os): (BTreeSet<Move>, BTreeSet<Move>) =
-            (c.iter().cloned().collect(), ours.iter().cloned().collect());
-        assert!(
-            cs == os,
-            "{}",
-            diff_message(&format!("{func}() vs {group:?}"), &cs, &os)
-        );
-        assert_eq!(c, ours, "{func}(): same registers, different order");
+        let plan: Vec<_> = sysregs::put_plan(EVERYTHING).collect();
+        assert_group_is_c(func, group, &c, &plan);
     }
     assert!(total >= 36, "only {total} saves parsed from sysreg-sr.h");
 }
@@ -816,19 +819,8 @@ fn groups_match_sysreg_sr_h_restores() {
             assert_eq!(x, "TCR_EL1", "{func}: multi-line write of {x}");
         }
         total += c.len();
-        let ours = if group.is_deferred() {
-            table_moves(sysregs::load_plan(EVERYTHING).filter(|e| e.group == group))
-        } else {
-            table_moves(TABLE.iter().filter(|e| e.group == group))
-        };
-        let (cs, os): (BTreeSet<Move>, BTreeSet<Move>) =
-            (c.iter().cloned().collect(), ours.iter().cloned().collect());
-        assert!(
-            cs == os,
-            "{}",
-            diff_message(&format!("{func}() vs {group:?}"), &cs, &os)
-        );
-        assert_eq!(c, ours, "{func}(): same registers, different order");
+        let plan: Vec<_> = sysregs::load_plan(EVERYTHING).collect();
+        assert_group_is_c(func, group, &c, &plan);
     }
     assert!(total >= 37, "only {total} restores parsed from sysreg-sr.h");
 }
