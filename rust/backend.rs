@@ -8,7 +8,11 @@
 //! below through the ops table that `arch/arm64/glue/backend.c` registers.
 
 use crate::fp::{self, FpContext, FpOwner};
+use crate::loadput::{self, LoadContext};
 use crate::sysreg::{Cpu, RegAccess, TPIDR_EL2};
+use crate::sysregs::{Feature, Features, Spsr32, SysregContext, VcpuSlot};
+use crate::traps::{FgtGroup, FgtReg, HostSaved, Stage2, TrapCaps, TrapContext};
+use core::ptr::{addr_of_mut, null_mut};
 use core::ffi::{c_char, c_uint, c_ulong, CStr};
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -20,9 +24,16 @@ pub(crate) mod parts {
     /// `fp`: FP/SIMD/SVE ownership (load, ctxflush, ctxsync, put).
     pub(crate) const FP: u32 = 1 << 0;
 
+    /// `sysregs`: `vcpu_load`/`vcpu_put` (deferred sysregs, load-time traps,
+    /// stage 2).
+    pub(crate) const SYSREGS: u32 = 1 << 1;
+
     /// Every part, by name, with what this module implements.
     pub(crate) const ALL: &[(&str, u32, bool)] =
-        &[("fp", FP, true), ("sysregs", 0, false), ("debug", 0, false), ("run", 0, false)];
+        &[("fp", FP, true), ("sysregs", SYSREGS, true), ("debug", 0, false), ("run", 0, false)];
+
+    /// The implemented parts, for messages.
+    pub(crate) const IMPLEMENTED: &str = "fp, sysregs";
 
     /// Parses `parts` ("fp,sysregs"): the mask, or the first name that is
     /// unknown or not implemented yet.
@@ -55,11 +66,26 @@ pub(crate) enum Stat {
     CtxsyncBind,
     PutFp,
     PutFpSave,
+    VcpuLoad,
+    VcpuPut,
 }
 
 impl Stat {
     /// Number of counters (`VHE_RS_NR_STATS`).
-    const COUNT: usize = Stat::PutFpSave as usize + 1;
+    const COUNT: usize = Stat::VcpuPut as usize + 1;
+}
+
+/// What `vhe_rs_cap()` answers, as `enum vhe_rs_cap` in `arch/arm64/glue/glue.h`.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+enum Cap {
+    Ras = 0,
+    Fgt,
+    Hcx,
+    AmpereAc03Cpu38,
+    SpeculativeAt,
+    Erratum1508412,
+    PmuV3,
 }
 
 // `struct kvm_vcpu` holds zero-sized members (lockdep maps without lockdep) that
@@ -81,6 +107,22 @@ extern "C" {
     fn vhe_rs_vcpu_has_sve(vcpu: *const bindings::kvm_vcpu) -> bool;
     fn vhe_rs_local_irq_save() -> c_ulong;
     fn vhe_rs_local_irq_restore(flags: c_ulong);
+    fn vhe_rs_vcpu_has_tcr2(vcpu: *mut bindings::kvm_vcpu) -> bool;
+    fn vhe_rs_vcpu_has_s1pie(vcpu: *mut bindings::kvm_vcpu) -> bool;
+    fn vhe_rs_vcpu_has_s1poe(vcpu: *mut bindings::kvm_vcpu) -> bool;
+    fn vhe_rs_vcpu_has_mte(vcpu: *mut bindings::kvm_vcpu) -> bool;
+    fn vhe_rs_vcpu_el1_is_32bit(vcpu: *mut bindings::kvm_vcpu) -> bool;
+    fn vhe_rs_cap(cap: c_uint) -> bool;
+    fn vhe_rs_vcpu_set_sysregs_on_cpu(vcpu: *mut bindings::kvm_vcpu, on: bool);
+    fn vhe_rs_vcpu_set_pmuserenr_on_cpu(vcpu: *mut bindings::kvm_vcpu, on: bool);
+    fn vhe_rs_vcpu_stage2(vcpu: *mut bindings::kvm_vcpu, vtcr: *mut u64, vttbr: *mut u64);
+}
+
+/// Whether the host has `cap`.
+fn cap(cap: Cap) -> bool {
+    // SAFETY: `vhe_rs_cap` reads a final capability or a static key; every
+    // `Cap` value is a member of `enum vhe_rs_cap`.
+    unsafe { vhe_rs_cap(cap as c_uint) }
 }
 
 /// Counts `stat` on this CPU.
@@ -380,4 +422,291 @@ extern "C" fn vhe_rs_put_fp(vcpu: *mut bindings::kvm_vcpu) {
     }
     // SAFETY: restores what `vhe_rs_local_irq_save` returned, on the same CPU.
     unsafe { vhe_rs_local_irq_restore(flags) }
+}
+
+/// The address of `slot` in the CPU context `ctxt` (`ctxt_sys_reg()` or a
+/// banked SPSR), or `None` for an index beyond `sys_regs[]` (none is: the
+/// indices are the kernel's own, so this only keeps the step free of panics).
+///
+/// # Safety
+///
+/// `ctxt` points to a live `struct kvm_cpu_context` whose `vncr_array` is NULL
+/// (not a nested vCPU's), so that `sys_regs[]` holds every register.
+unsafe fn ctxt_slot(ctxt: *mut bindings::kvm_cpu_context, slot: VcpuSlot) -> Option<*mut u64> {
+    // SAFETY: `ctxt` is live (the caller's contract); only field addresses are
+    // taken, no reference is made.
+    unsafe {
+        Some(match slot {
+            VcpuSlot::Sys(r) => return ctxt_sys_reg(ctxt, r.index()),
+            VcpuSlot::Spsr32(Spsr32::Abt) => addr_of_mut!((*ctxt).spsr_abt),
+            VcpuSlot::Spsr32(Spsr32::Und) => addr_of_mut!((*ctxt).spsr_und),
+            VcpuSlot::Spsr32(Spsr32::Irq) => addr_of_mut!((*ctxt).spsr_irq),
+            VcpuSlot::Spsr32(Spsr32::Fiq) => addr_of_mut!((*ctxt).spsr_fiq),
+        })
+    }
+}
+
+/// The address of `ctxt_sys_reg(ctxt, r)`, or `None` for an index beyond
+/// `sys_regs[]`.
+///
+/// # Safety
+///
+/// As for [`ctxt_slot`].
+unsafe fn ctxt_sys_reg(ctxt: *mut bindings::kvm_cpu_context, r: bindings::vcpu_sysreg) -> Option<*mut u64> {
+    // SAFETY: `ctxt` is live (the caller's contract); the index is checked
+    // against the array's length before the address is formed.
+    unsafe {
+        let regs = addr_of_mut!((*ctxt).sys_regs);
+        let i = r as usize;
+        if i >= (*regs).len() {
+            return None;
+        }
+        Some(regs.cast::<u64>().add(i))
+    }
+}
+
+/// The `enum vcpu_sysreg` slot where the host context keeps `slot`'s value.
+fn host_saved_index(slot: HostSaved) -> Option<bindings::vcpu_sysreg> {
+    Some(match slot {
+        HostSaved::Pmuserenr => bindings::vcpu_sysreg_PMUSERENR_EL0,
+        HostSaved::MdcrEl2 => return None,
+        HostSaved::Fgt(FgtReg::HFGRTR_EL2) => bindings::vcpu_sysreg_HFGRTR_EL2,
+        HostSaved::Fgt(FgtReg::HFGWTR_EL2) => bindings::vcpu_sysreg_HFGWTR_EL2,
+        HostSaved::Fgt(FgtReg::HFGITR_EL2) => bindings::vcpu_sysreg_HFGITR_EL2,
+        HostSaved::Fgt(FgtReg::HDFGRTR_EL2) => bindings::vcpu_sysreg_HDFGRTR_EL2,
+        HostSaved::Fgt(FgtReg::HDFGWTR_EL2) => bindings::vcpu_sysreg_HDFGWTR_EL2,
+        HostSaved::Fgt(FgtReg::HAFGRTR_EL2) => bindings::vcpu_sysreg_HAFGRTR_EL2,
+    })
+}
+
+/// `vcpu_load`/`vcpu_put` over the kernel's state: the vCPU's context and this
+/// CPU's `kvm_host_data`.
+///
+/// # Invariants
+///
+/// `vcpu` is the live, non-nested vCPU KVM passed to the step (nested-virt VMs
+/// never reach the backend, so its `vncr_array` is NULL), owned by this thread;
+/// the step runs with preemption disabled, and `host` is this CPU's
+/// `kvm_host_data`. `features` and `caps` are what the vCPU and host have.
+struct KernelLoad {
+    vcpu: *mut bindings::kvm_vcpu,
+    host: *mut bindings::kvm_host_data,
+    cpu: CpuOffset,
+    features: Features,
+    caps: TrapCaps,
+    workaround_1508412: bool,
+}
+
+impl KernelLoad {
+    /// The load/put state of the vCPU KVM passed to the current step.
+    ///
+    /// # Safety
+    ///
+    /// `vcpu` is the vCPU KVM passed to `vcpu_load` or `vcpu_put`, which run with
+    /// preemption disabled, at EL2 on a VHE host.
+    unsafe fn new(vcpu: *mut bindings::kvm_vcpu) -> Self {
+        // SAFETY: a step runs at EL2 on a VHE host and cannot migrate.
+        let cpu = unsafe { CpuOffset::this_cpu() };
+        let mut features = Features::NONE;
+        // SAFETY: `vcpu` is live (the caller's contract); each function asks a
+        // `kvm_has_feat()`-style question of it or of a final capability.
+        let has = unsafe {
+            [
+                (Feature::Tcr2, vhe_rs_vcpu_has_tcr2(vcpu)),
+                (Feature::S1pie, vhe_rs_vcpu_has_s1pie(vcpu)),
+                (Feature::S1poe, vhe_rs_vcpu_has_s1poe(vcpu)),
+                (Feature::Mte, vhe_rs_vcpu_has_mte(vcpu)),
+                (Feature::El1Is32Bit, vhe_rs_vcpu_el1_is_32bit(vcpu)),
+                (Feature::Ras, cap(Cap::Ras)),
+            ]
+        };
+        for (f, yes) in has {
+            if yes {
+                features = features.with(f);
+            }
+        }
+        // INVARIANT: `vcpu` as the caller guarantees; `host` is this CPU's
+        // instance (`PerCpu` invariant, offset read on this CPU).
+        Self {
+            vcpu,
+            host: HOST_DATA.on(cpu),
+            cpu,
+            features,
+            caps: TrapCaps {
+                pmu_v3: cap(Cap::PmuV3),
+                fgt: cap(Cap::Fgt),
+                hcx: cap(Cap::Hcx),
+                ampere_ac03_cpu_38: cap(Cap::AmpereAc03Cpu38),
+                speculative_at: cap(Cap::SpeculativeAt),
+            },
+            workaround_1508412: cap(Cap::Erratum1508412),
+        }
+    }
+
+    /// Counts `stat` on this CPU (as [`KernelFp::count`]).
+    fn count(&self, stat: Stat) {
+        // SAFETY: preemption is disabled, so this CPU's counters stay ours; they
+        // outlive the module (`PerCpu` invariant).
+        let counters = unsafe { &mut *STATS.on(self.cpu) };
+        if let Some(c) = counters.get_mut(stat as usize) {
+            *c = c.wrapping_add(1);
+        }
+    }
+
+    fn guest_ctxt(&self) -> *mut bindings::kvm_cpu_context {
+        // SAFETY: `self.vcpu` is live (type invariant); only an address is taken.
+        unsafe { addr_of_mut!((*self.vcpu).arch.ctxt) }
+    }
+
+    fn host_ctxt(&self) -> *mut bindings::kvm_cpu_context {
+        // SAFETY: `self.host` is this CPU's `kvm_host_data` (type invariant).
+        unsafe { addr_of_mut!((*self.host).host_ctxt) }
+    }
+
+    fn read(ctxt: *mut bindings::kvm_cpu_context, slot: VcpuSlot) -> u64 {
+        // SAFETY: `ctxt` is the vCPU's or this CPU's host context, both live and
+        // not nested (type invariant); the slot is in bounds (`ctxt_slot`).
+        unsafe { ctxt_slot(ctxt, slot).map_or(0, |p| p.read()) }
+    }
+
+    fn write(ctxt: *mut bindings::kvm_cpu_context, slot: VcpuSlot, val: u64) {
+        // SAFETY: as for `read`; the vCPU is this thread's and the host context
+        // this CPU's, preemption disabled.
+        if let Some(p) = unsafe { ctxt_slot(ctxt, slot) } {
+            // SAFETY: as above.
+            unsafe { p.write(val) }
+        }
+    }
+}
+
+impl SysregContext for KernelLoad {
+    fn guest(&self, slot: VcpuSlot) -> u64 {
+        Self::read(self.guest_ctxt(), slot)
+    }
+
+    fn set_guest(&mut self, slot: VcpuSlot, val: u64) {
+        Self::write(self.guest_ctxt(), slot, val)
+    }
+
+    fn host(&self, slot: VcpuSlot) -> u64 {
+        Self::read(self.host_ctxt(), slot)
+    }
+
+    fn set_host(&mut self, slot: VcpuSlot, val: u64) {
+        Self::write(self.host_ctxt(), slot, val)
+    }
+
+    fn features(&self) -> Features {
+        self.features
+    }
+
+    fn set_sysregs_on_cpu(&mut self, on: bool) {
+        // SAFETY: `self.vcpu` is live and this thread's (type invariant).
+        unsafe { vhe_rs_vcpu_set_sysregs_on_cpu(self.vcpu, on) }
+    }
+
+    fn workaround_1508412(&self) -> bool {
+        self.workaround_1508412
+    }
+}
+
+impl TrapContext for KernelLoad {
+    fn trap_caps(&self) -> TrapCaps {
+        self.caps
+    }
+
+    fn vcpu_mdcr_el2(&self) -> u64 {
+        // SAFETY: `self.vcpu` is live (type invariant).
+        unsafe { (*self.vcpu).arch.mdcr_el2 }
+    }
+
+    fn vcpu_hcrx_el2(&self) -> u64 {
+        // SAFETY: `self.vcpu` is live (type invariant).
+        unsafe { (*self.vcpu).arch.hcrx_el2 }
+    }
+
+    fn fgu(&self, group: FgtGroup) -> u64 {
+        let id = match group {
+            FgtGroup::Hfgxtr => bindings::fgt_group_id_HFGxTR_GROUP,
+            FgtGroup::Hfgitr => bindings::fgt_group_id_HFGITR_GROUP,
+            FgtGroup::Hdfgrtr => bindings::fgt_group_id_HDFGRTR_GROUP,
+            FgtGroup::Hafgrtr => bindings::fgt_group_id_HAFGRTR_GROUP,
+        };
+        // SAFETY: a live vCPU's `kvm` is its live VM (type invariant); `fgu` is
+        // final once the VM has run (set at its first KVM_RUN, before any load
+        // reaches the backend).
+        unsafe { (*(*self.vcpu).kvm).arch.fgu.get(id as usize).copied().unwrap_or(0) }
+    }
+
+    fn host_saved(&self, slot: HostSaved) -> u64 {
+        match host_saved_index(slot) {
+            // SAFETY: `self.host` is this CPU's `kvm_host_data` (type invariant).
+            None => unsafe { (*self.host).host_debug_state.mdcr_el2 },
+            // SAFETY: the host context is this CPU's and not nested (invariant).
+            Some(i) => unsafe { ctxt_sys_reg(self.host_ctxt(), i).map_or(0, |p| p.read()) },
+        }
+    }
+
+    fn set_host_saved(&mut self, slot: HostSaved, val: u64) {
+        match host_saved_index(slot) {
+            // SAFETY: as for `host_saved`.
+            None => unsafe { (*self.host).host_debug_state.mdcr_el2 = val },
+            Some(i) => {
+                // SAFETY: as for `host_saved`.
+                if let Some(p) = unsafe { ctxt_sys_reg(self.host_ctxt(), i) } {
+                    // SAFETY: as above.
+                    unsafe { p.write(val) }
+                }
+            }
+        }
+    }
+
+    fn set_pmuserenr_on_cpu(&mut self, on: bool) {
+        // SAFETY: `self.vcpu` is live and this thread's (type invariant).
+        unsafe { vhe_rs_vcpu_set_pmuserenr_on_cpu(self.vcpu, on) }
+    }
+
+    fn stage2(&self) -> Stage2 {
+        let mut s2 = Stage2::default();
+        // SAFETY: `self.vcpu` is live (type invariant): its `hw_mmu` is its VM's
+        // stage-2 MMU; the two pointers are to locals.
+        unsafe { vhe_rs_vcpu_stage2(self.vcpu, &mut s2.vtcr, &mut s2.vttbr) };
+        s2
+    }
+}
+
+impl LoadContext for KernelLoad {
+    fn set_running_vcpu(&mut self, on: bool) {
+        let vcpu = if on { self.vcpu } else { null_mut() };
+        // SAFETY: `self.host` is this CPU's `kvm_host_data` (type invariant).
+        unsafe { (*self.host).host_ctxt.__hyp_running_vcpu = vcpu }
+    }
+
+    fn with_irqs_off(&mut self, f: impl FnOnce(&mut Self)) {
+        // SAFETY: disables IRQs on this CPU; restored below, on the same CPU
+        // (preemption is disabled).
+        let flags = unsafe { vhe_rs_local_irq_save() };
+        f(self);
+        // SAFETY: restores what `vhe_rs_local_irq_save` returned.
+        unsafe { vhe_rs_local_irq_restore(flags) }
+    }
+}
+
+/// `vcpu_load` (`kvm_vcpu_load_vhe`), preemption disabled.
+#[no_mangle]
+extern "C" fn vhe_rs_vcpu_load(vcpu: *mut bindings::kvm_vcpu) {
+    // SAFETY: KVM passes the vCPU being loaded, preemption disabled, at EL2 on a
+    // VHE host (checked at module init); the step owns the registers it moves.
+    let (mut ctx, mut cpu) = unsafe { (KernelLoad::new(vcpu), Cpu::current()) };
+    ctx.count(Stat::VcpuLoad);
+    loadput::load(&mut ctx, &mut cpu);
+}
+
+/// `vcpu_put` (`kvm_vcpu_put_vhe`), preemption disabled.
+#[no_mangle]
+extern "C" fn vhe_rs_vcpu_put(vcpu: *mut bindings::kvm_vcpu) {
+    // SAFETY: as for `vhe_rs_vcpu_load`, for the vCPU being put.
+    let (mut ctx, mut cpu) = unsafe { (KernelLoad::new(vcpu), Cpu::current()) };
+    ctx.count(Stat::VcpuPut);
+    loadput::put(&mut ctx, &mut cpu);
 }

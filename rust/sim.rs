@@ -15,6 +15,8 @@ pub enum Event {
     Write(&'static str, u64),
     /// An `isb`.
     Isb,
+    /// A `dmb sy`.
+    DmbSy,
 }
 
 /// A register file: registers by encoding, plus the log of every access.
@@ -60,7 +62,7 @@ impl SimRegs {
             .iter()
             .filter_map(|e| match e {
                 Event::Read(n) | Event::Write(n, _) => Some(*n),
-                Event::Isb => None,
+                Event::Isb | Event::DmbSy => None,
             })
             .collect()
     }
@@ -96,5 +98,9 @@ impl RegAccess for SimRegs {
 
     fn isb(&mut self) {
         self.log.push(Event::Isb);
+    }
+
+    fn dmb_sy(&mut self) {
+        self.log.push(Event::DmbSy);
     }
 }

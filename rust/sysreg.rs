@@ -273,6 +273,9 @@ pub trait RegAccess {
     /// effect for what follows.
     fn isb(&mut self);
 
+    /// Full-system data memory barrier (`dmb sy`).
+    fn dmb_sy(&mut self);
+
     /// Reads register `R` as a typed value.
     fn read<R: SysReg>(&mut self) -> Value<R> {
         Value::from_raw(self.read_raw::<R>())
@@ -338,6 +341,13 @@ impl RegAccess for Cpu {
     fn isb(&mut self) {
         // SAFETY: `isb` only synchronizes the instruction stream.
         unsafe { core::arch::asm!("isb", options(nostack, preserves_flags)) }
+    }
+
+    #[inline(always)]
+    fn dmb_sy(&mut self) {
+        // SAFETY: `dmb sy` only orders memory accesses; it is not `nomem`, so the
+        // compiler keeps memory accesses on their side of it.
+        unsafe { core::arch::asm!("dmb sy", options(nostack, preserves_flags)) }
     }
 }
 

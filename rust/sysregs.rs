@@ -412,10 +412,9 @@ const fn sys(r: VcpuSysReg) -> VcpuSlot {
 ///   change it) and, as the kernel's comment requires, not live.
 /// * PAR_EL1: the one PAR_EL1 (not redirected by E2H). The C reads it with
 ///   `read_sysreg_par()`, which brackets the `mrs` with `dmb sy` on CPUs with
-///   erratum 1508412 (`ARM64_WORKAROUND_1508412`); [`RegAccess`] has no `dmb`
-///   yet, so whoever wires [`save_deferred`] in must add it or decline such CPUs.
-///   The kernel's live list reads it the same way; the tests map
-///   `read_sysreg_par()` to PAR_EL1.
+///   erratum 1508412 (`ARM64_WORKAROUND_1508412`); [`save_deferred`] does the
+///   same ([`SysregContext::workaround_1508412`]). The kernel's live list reads
+///   it the same way; the tests map `read_sysreg_par()` to PAR_EL1.
 /// * DACR32_EL2, IFSR32_EL2, DBGVCR32_EL2: the 32-bit group, moved only for a
 ///   vCPU with AArch32 EL1 (DBGVCR32_EL2 unconditionally then: the C's
 ///   `has_vhe() || DEBUG_DIRTY` is always true on VHE). The kernel lists them
@@ -540,6 +539,25 @@ pub trait SysregContext {
 
     /// Sets (`true`) or clears the vCPU's `SYSREGS_ON_CPU` flag.
     fn set_sysregs_on_cpu(&mut self, on: bool);
+
+    /// Whether the host has Cortex-A77 erratum 1508412
+    /// (`ARM64_WORKAROUND_1508412`): a read of PAR_EL1 must be bracketed by
+    /// `dmb sy` (`read_sysreg_par()`).
+    fn workaround_1508412(&self) -> bool;
+}
+
+/// Reads the CPU register of `e` for saving, as the C's save functions do:
+/// PAR_EL1 through `read_sysreg_par()` (erratum 1508412: a `dmb sy` on each
+/// side, so that the read cannot observe a PAR_EL1 from a speculative AT).
+fn save_read<A: RegAccess>(e: &Entry, regs: &mut A, workaround_1508412: bool) -> u64 {
+    if workaround_1508412 && e.cpu == CpuReg::PAR_EL1 {
+        regs.dmb_sy();
+        let v = e.cpu.read(regs);
+        regs.dmb_sy();
+        v
+    } else {
+        e.cpu.read(regs)
+    }
 }
 
 /// The entries of group `group` that `features` allows.
@@ -593,8 +611,9 @@ pub fn restore_deferred<C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut 
 pub fn save_deferred<C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A) {
     let features = ctx.features();
     // __sysreg_save_el1_state, __sysreg_save_user_state, __sysreg32_save_state.
+    let par_dmb = ctx.workaround_1508412();
     for e in put_plan(features) {
-        ctx.set_guest(e.vcpu, e.cpu.read(regs));
+        ctx.set_guest(e.vcpu, save_read(e, regs, par_dmb));
     }
     // __sysreg_restore_user_state(host_ctxt).
     for e in group_entries(Group::User, features) {

@@ -14,8 +14,10 @@ use kernel::prelude::*;
 mod backend;
 pub mod fp;
 mod host;
+pub mod loadput;
 pub mod sysreg;
 pub mod sysregs;
+pub mod traps;
 
 module! {
     type: VheRs,
@@ -44,7 +46,11 @@ impl kernel::Module for VheRs {
         }
         let parts = backend::parts_param().to_str().map_err(|_| EINVAL)?;
         let mask = backend::parts::parse(parts).map_err(|name| {
-            pr_err!("parts: '{}' is not a part this module implements (implemented: fp)\n", name);
+            pr_err!(
+                "parts: '{}' is not a part this module implements (implemented: {})\n",
+                name,
+                backend::parts::IMPLEMENTED
+            );
             EINVAL
         })?;
         backend::register(mask).map_err(|e| {

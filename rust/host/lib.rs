@@ -16,5 +16,11 @@ pub mod fp;
 #[path = "../sysregs.rs"]
 pub mod sysregs;
 
+#[path = "../traps.rs"]
+pub mod traps;
+
+#[path = "../loadput.rs"]
+pub mod loadput;
+
 #[path = "../sim.rs"]
 pub mod sim;

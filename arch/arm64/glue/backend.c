@@ -16,7 +16,9 @@
 #include <asm/fpsimd.h>
 #include <asm/kvm_emulate.h>
 #include <asm/kvm_host.h>
+#include <asm/kvm_mmu.h>
 #include <asm/kvm_vhe_backend.h>
+#include <kvm/arm_pmu.h>
 
 #include "glue.h"
 
@@ -36,6 +38,8 @@ static struct {
 	typeof(&fpsimd_bind_state_to_cpu) bind_state_to_cpu;
 	typeof(&fpsimd_save_and_flush_cpu_state) save_and_flush_cpu_state;
 	typeof(&kvm_host_data) host_data;
+	typeof(&kvm_arm_pmu_available) pmu_available;
+	typeof(&kvm_arm_vmid_bits) vmid_bits;
 } hook;
 
 #define HOOK_LOOKUP(field, sym)						\
@@ -52,6 +56,8 @@ const char *vhe_rs_hook_lookup(void)
 	HOOK_LOOKUP(bind_state_to_cpu, fpsimd_bind_state_to_cpu);
 	HOOK_LOOKUP(save_and_flush_cpu_state, fpsimd_save_and_flush_cpu_state);
 	HOOK_LOOKUP(host_data, kvm_host_data);
+	HOOK_LOOKUP(pmu_available, kvm_arm_pmu_available);
+	HOOK_LOOKUP(vmid_bits, kvm_arm_vmid_bits);
 	return NULL;
 }
 
@@ -61,9 +67,9 @@ static bool enable = true;
 module_param(enable, bool, 0644);
 MODULE_PARM_DESC(enable, "new VMs use the Rust backend (default: yes); VMs keep what they started with");
 
-static char *parts = "fp";
+static char *parts = "fp,sysregs";
 module_param(parts, charp, 0444);
-MODULE_PARM_DESC(parts, "comma-separated steps Rust takes: fp (default: every implemented one)");
+MODULE_PARM_DESC(parts, "comma-separated steps Rust takes: fp, sysregs (default: every implemented one)");
 
 bool vhe_rs_enabled(void)
 {
@@ -89,6 +95,8 @@ static const char * const stat_names[VHE_RS_NR_STATS] = {
 	[VHE_RS_STAT_CTXSYNC_BIND]	= "ctxsync_fp_bind_guest",
 	[VHE_RS_STAT_PUT_FP]		= "put_fp",
 	[VHE_RS_STAT_PUT_FP_SAVE]	= "put_fp_save_guest",
+	[VHE_RS_STAT_VCPU_LOAD]		= "vcpu_load",
+	[VHE_RS_STAT_VCPU_PUT]		= "vcpu_put",
 };
 
 struct vhe_rs_stats {
@@ -148,6 +156,10 @@ int vhe_rs_backend_register(unsigned int part_mask)
 		vhe_rs_ops.ctxflush_fp = vhe_rs_ctxflush_fp;
 		vhe_rs_ops.ctxsync_fp = vhe_rs_ctxsync_fp;
 		vhe_rs_ops.put_fp = vhe_rs_put_fp;
+	}
+	if (part_mask & VHE_RS_PART_SYSREGS) {
+		vhe_rs_ops.vcpu_load = vhe_rs_vcpu_load;
+		vhe_rs_ops.vcpu_put = vhe_rs_vcpu_put;
 	}
 	ret = hook.backend_register(&vhe_rs_ops);
 	if (ret)
@@ -236,4 +248,93 @@ unsigned long vhe_rs_local_irq_save(void)
 void vhe_rs_local_irq_restore(unsigned long flags)
 {
 	local_irq_restore(flags);
+}
+
+/* ---- vcpu_load / vcpu_put: what rust/loadput.rs asks of the kernel ---- */
+
+/*
+ * The ctxt_has_*() conditions of hyp/include/hyp/sysreg-sr.h for a guest
+ * context, asked of the vCPU directly (that header is hyp-internal).
+ */
+bool vhe_rs_vcpu_has_tcr2(struct kvm_vcpu *vcpu)
+{
+	return cpus_have_final_cap(ARM64_HAS_TCR2) &&
+	       kvm_has_feat(vcpu->kvm, ID_AA64MMFR3_EL1, TCRX, IMP);
+}
+
+bool vhe_rs_vcpu_has_s1pie(struct kvm_vcpu *vcpu)
+{
+	return cpus_have_final_cap(ARM64_HAS_S1PIE) &&
+	       kvm_has_feat(vcpu->kvm, ID_AA64MMFR3_EL1, S1PIE, IMP);
+}
+
+bool vhe_rs_vcpu_has_s1poe(struct kvm_vcpu *vcpu)
+{
+	return system_supports_poe() &&
+	       kvm_has_feat(vcpu->kvm, ID_AA64MMFR3_EL1, S1POE, IMP);
+}
+
+bool vhe_rs_vcpu_has_mte(struct kvm_vcpu *vcpu)
+{
+	return kvm_has_mte(vcpu->kvm);
+}
+
+bool vhe_rs_vcpu_el1_is_32bit(struct kvm_vcpu *vcpu)
+{
+	return vcpu_el1_is_32bit(vcpu);
+}
+
+/* Final capabilities, and the PMU key (only ever enabled, at PMU probe). */
+bool vhe_rs_cap(enum vhe_rs_cap cap)
+{
+	switch (cap) {
+	case VHE_RS_CAP_RAS:
+		return cpus_have_final_cap(ARM64_HAS_RAS_EXTN);
+	case VHE_RS_CAP_FGT:
+		return cpus_have_final_cap(ARM64_HAS_FGT);
+	case VHE_RS_CAP_HCX:
+		return cpus_have_final_cap(ARM64_HAS_HCX);
+	case VHE_RS_CAP_AMPERE_AC03_CPU_38:
+		return cpus_have_final_cap(ARM64_WORKAROUND_AMPERE_AC03_CPU_38);
+	case VHE_RS_CAP_SPECULATIVE_AT:
+		return cpus_have_final_cap(ARM64_WORKAROUND_SPECULATIVE_AT);
+	case VHE_RS_CAP_1508412:
+		return cpus_have_final_cap(ARM64_WORKAROUND_1508412);
+	case VHE_RS_CAP_PMU_V3:
+		/* kvm_arm_support_pmu_v3(), through the looked-up key */
+		return static_key_enabled(hook.pmu_available);
+	}
+	return false;
+}
+
+void vhe_rs_vcpu_set_sysregs_on_cpu(struct kvm_vcpu *vcpu, bool on)
+{
+	if (on)
+		vcpu_set_flag(vcpu, SYSREGS_ON_CPU);
+	else
+		vcpu_clear_flag(vcpu, SYSREGS_ON_CPU);
+}
+
+void vhe_rs_vcpu_set_pmuserenr_on_cpu(struct kvm_vcpu *vcpu, bool on)
+{
+	if (on)
+		vcpu_set_flag(vcpu, PMUSERENR_ON_CPU);
+	else
+		vcpu_clear_flag(vcpu, PMUSERENR_ON_CPU);
+}
+
+/*
+ * The stage-2 registers of the vCPU's current MMU: kvm_get_vttbr() of
+ * asm/kvm_mmu.h, with kvm_arm_vmid_bits reached through the looked-up symbol.
+ */
+void vhe_rs_vcpu_stage2(struct kvm_vcpu *vcpu, u64 *vtcr, u64 *vttbr)
+{
+	struct kvm_s2_mmu *mmu = vcpu->arch.hw_mmu;
+	u64 cnp = system_supports_cnp() ? VTTBR_CNP_BIT : 0;
+	u64 vmid_field;
+
+	vmid_field = atomic64_read(&mmu->vmid.id) << VTTBR_VMID_SHIFT;
+	vmid_field &= VTTBR_VMID_MASK(*hook.vmid_bits);
+	*vtcr = mmu->vtcr;
+	*vttbr = kvm_phys_to_vttbr(mmu->pgd_phys) | vmid_field | cnp;
 }

@@ -16,6 +16,18 @@ const char *vhe_rs_host_unsupported(void);
 
 /* Steps the backend can take (module parameter "parts"). */
 #define VHE_RS_PART_FP		(1U << 0)
+#define VHE_RS_PART_SYSREGS	(1U << 1)
+
+/* What vhe_rs_cap() answers: rust/backend.rs has the same list (Cap). */
+enum vhe_rs_cap {
+	VHE_RS_CAP_RAS,
+	VHE_RS_CAP_FGT,
+	VHE_RS_CAP_HCX,
+	VHE_RS_CAP_AMPERE_AC03_CPU_38,
+	VHE_RS_CAP_SPECULATIVE_AT,
+	VHE_RS_CAP_1508412,
+	VHE_RS_CAP_PMU_V3,
+};
 
 /* Counters in debugfs vhe_rs/stats. */
 enum vhe_rs_stat {
@@ -30,6 +42,8 @@ enum vhe_rs_stat {
 	VHE_RS_STAT_CTXSYNC_BIND,
 	VHE_RS_STAT_PUT_FP,
 	VHE_RS_STAT_PUT_FP_SAVE,
+	VHE_RS_STAT_VCPU_LOAD,
+	VHE_RS_STAT_VCPU_PUT,
 	VHE_RS_NR_STATS
 };
 
@@ -50,6 +64,15 @@ void vhe_rs_bind_guest_fp(struct kvm_vcpu *vcpu);
 bool vhe_rs_vcpu_has_sve(const struct kvm_vcpu *vcpu);
 unsigned long vhe_rs_local_irq_save(void);
 void vhe_rs_local_irq_restore(unsigned long flags);
+bool vhe_rs_vcpu_has_tcr2(struct kvm_vcpu *vcpu);
+bool vhe_rs_vcpu_has_s1pie(struct kvm_vcpu *vcpu);
+bool vhe_rs_vcpu_has_s1poe(struct kvm_vcpu *vcpu);
+bool vhe_rs_vcpu_has_mte(struct kvm_vcpu *vcpu);
+bool vhe_rs_vcpu_el1_is_32bit(struct kvm_vcpu *vcpu);
+bool vhe_rs_cap(enum vhe_rs_cap cap);
+void vhe_rs_vcpu_set_sysregs_on_cpu(struct kvm_vcpu *vcpu, bool on);
+void vhe_rs_vcpu_set_pmuserenr_on_cpu(struct kvm_vcpu *vcpu, bool on);
+void vhe_rs_vcpu_stage2(struct kvm_vcpu *vcpu, u64 *vtcr, u64 *vttbr);
 
 /* Rust (rust/backend.rs): the backend's steps. */
 bool vhe_rs_vm_init(struct kvm *kvm);
@@ -59,5 +82,7 @@ void vhe_rs_load_fp(struct kvm_vcpu *vcpu);
 void vhe_rs_ctxflush_fp(struct kvm_vcpu *vcpu);
 void vhe_rs_ctxsync_fp(struct kvm_vcpu *vcpu);
 void vhe_rs_put_fp(struct kvm_vcpu *vcpu);
+void vhe_rs_vcpu_load(struct kvm_vcpu *vcpu);
+void vhe_rs_vcpu_put(struct kvm_vcpu *vcpu);
 
 #endif

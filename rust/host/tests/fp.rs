@@ -100,6 +100,9 @@ impl RegAccess for Cpu {
     fn isb(&mut self) {
         self.0.borrow_mut().isb()
     }
+    fn dmb_sy(&mut self) {
+        self.0.borrow_mut().dmb_sy()
+    }
 }
 
 impl Cpu {

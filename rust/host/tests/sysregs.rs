@@ -37,6 +37,7 @@ struct Vcpu {
     host: BTreeMap<VcpuSlot, u64>,
     features: Features,
     sysregs_on_cpu: bool,
+    workaround_1508412: bool,
 }
 
 impl Vcpu {
@@ -52,6 +53,7 @@ impl Vcpu {
             host,
             features,
             sysregs_on_cpu: false,
+            workaround_1508412: false,
         }
     }
 }
@@ -88,6 +90,9 @@ impl SysregContext for Vcpu {
     }
     fn set_sysregs_on_cpu(&mut self, on: bool) {
         self.sysregs_on_cpu = on;
+    }
+    fn workaround_1508412(&self) -> bool {
+        self.workaround_1508412
     }
 }
 
