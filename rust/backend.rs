@@ -118,11 +118,39 @@ extern "C" {
     fn vhe_rs_vcpu_stage2(vcpu: *mut bindings::kvm_vcpu, vtcr: *mut u64, vttbr: *mut u64);
 }
 
-/// Whether the host has `cap`.
+/// Whether the host has `cap`, asked of the kernel.
 fn cap(cap: Cap) -> bool {
     // SAFETY: `vhe_rs_cap` reads a final capability or a static key; every
     // `Cap` value is a member of `enum vhe_rs_cap`.
     unsafe { vhe_rs_cap(cap as c_uint) }
+}
+
+/// The final capabilities, read once at [`register`] (before any step runs),
+/// one bit per [`Cap`]; bit 31 says they were read.
+static FINAL_CAPS: AtomicUsize = AtomicUsize::new(0);
+
+/// Bit 31 of [`FINAL_CAPS`].
+const FINAL_CAPS_READ: usize = 1 << 31;
+
+/// Whether the host has the final capability `c` (not [`Cap::PmuV3`], a static
+/// key that [`cap`] asks each time).
+fn final_cap(c: Cap) -> bool {
+    let caps = FINAL_CAPS.load(Ordering::Relaxed);
+    if caps & FINAL_CAPS_READ == 0 {
+        return cap(c);
+    }
+    caps & (1 << c as u32) != 0
+}
+
+/// Reads the final capabilities into [`FINAL_CAPS`].
+fn read_final_caps() {
+    let mut caps = FINAL_CAPS_READ;
+    for c in [Cap::Ras, Cap::Fgt, Cap::Hcx, Cap::AmpereAc03Cpu38, Cap::SpeculativeAt, Cap::Erratum1508412] {
+        if cap(c) {
+            caps |= 1 << c as u32;
+        }
+    }
+    FINAL_CAPS.store(caps, Ordering::Relaxed);
 }
 
 /// Counts `stat` on this CPU.
@@ -210,6 +238,7 @@ pub(crate) fn register(mask: u32) -> Result {
         pr_err!("the C glue has {} counters, Rust {}: rebuild the module\n", nr, Stat::COUNT);
         return Err(EINVAL);
     }
+    read_final_caps();
     // INVARIANT: set before the backend is registered, so before any step runs.
     HOST_DATA.base.store(host_data as usize, Ordering::Relaxed);
     STATS.base.store(stats as usize, Ordering::Relaxed);
@@ -432,6 +461,7 @@ extern "C" fn vhe_rs_put_fp(vcpu: *mut bindings::kvm_vcpu) {
 ///
 /// `ctxt` points to a live `struct kvm_cpu_context` whose `vncr_array` is NULL
 /// (not a nested vCPU's), so that `sys_regs[]` holds every register.
+#[inline(always)]
 unsafe fn ctxt_slot(ctxt: *mut bindings::kvm_cpu_context, slot: VcpuSlot) -> Option<*mut u64> {
     // SAFETY: `ctxt` is live (the caller's contract); only field addresses are
     // taken, no reference is made.
@@ -452,6 +482,7 @@ unsafe fn ctxt_slot(ctxt: *mut bindings::kvm_cpu_context, slot: VcpuSlot) -> Opt
 /// # Safety
 ///
 /// As for [`ctxt_slot`].
+#[inline(always)]
 unsafe fn ctxt_sys_reg(ctxt: *mut bindings::kvm_cpu_context, r: bindings::vcpu_sysreg) -> Option<*mut u64> {
     // SAFETY: `ctxt` is live (the caller's contract); the index is checked
     // against the array's length before the address is formed.
@@ -517,7 +548,7 @@ impl KernelLoad {
                 (Feature::S1poe, vhe_rs_vcpu_has_s1poe(vcpu)),
                 (Feature::Mte, vhe_rs_vcpu_has_mte(vcpu)),
                 (Feature::El1Is32Bit, vhe_rs_vcpu_el1_is_32bit(vcpu)),
-                (Feature::Ras, cap(Cap::Ras)),
+                (Feature::Ras, final_cap(Cap::Ras)),
             ]
         };
         for (f, yes) in has {
@@ -534,12 +565,12 @@ impl KernelLoad {
             features,
             caps: TrapCaps {
                 pmu_v3: cap(Cap::PmuV3),
-                fgt: cap(Cap::Fgt),
-                hcx: cap(Cap::Hcx),
-                ampere_ac03_cpu_38: cap(Cap::AmpereAc03Cpu38),
-                speculative_at: cap(Cap::SpeculativeAt),
+                fgt: final_cap(Cap::Fgt),
+                hcx: final_cap(Cap::Hcx),
+                ampere_ac03_cpu_38: final_cap(Cap::AmpereAc03Cpu38),
+                speculative_at: final_cap(Cap::SpeculativeAt),
             },
-            workaround_1508412: cap(Cap::Erratum1508412),
+            workaround_1508412: final_cap(Cap::Erratum1508412),
         }
     }
 
@@ -563,12 +594,14 @@ impl KernelLoad {
         unsafe { addr_of_mut!((*self.host).host_ctxt) }
     }
 
+    #[inline(always)]
     fn read(ctxt: *mut bindings::kvm_cpu_context, slot: VcpuSlot) -> u64 {
         // SAFETY: `ctxt` is the vCPU's or this CPU's host context, both live and
         // not nested (type invariant); the slot is in bounds (`ctxt_slot`).
         unsafe { ctxt_slot(ctxt, slot).map_or(0, |p| p.read()) }
     }
 
+    #[inline(always)]
     fn write(ctxt: *mut bindings::kvm_cpu_context, slot: VcpuSlot, val: u64) {
         // SAFETY: as for `read`; the vCPU is this thread's and the host context
         // this CPU's, preemption disabled.

@@ -121,7 +121,7 @@ macro_rules! cpu_regs {
             }
 
             /// Reads the register through `regs`.
-            #[inline]
+            #[inline(always)]
             pub fn read<A: RegAccess>(self, regs: &mut A) -> u64 {
                 match self {
                     $(CpuReg::$name => regs.read_raw::<sysreg::$name::Reg>(),)*
@@ -129,7 +129,7 @@ macro_rules! cpu_regs {
             }
 
             /// Writes `val` to the register through `regs`.
-            #[inline]
+            #[inline(always)]
             pub fn write<A: RegAccess>(self, regs: &mut A, val: u64) {
                 match self {
                     $(CpuReg::$name => regs.write_raw::<sysreg::$name::Reg>(val),)*
@@ -549,6 +549,7 @@ pub trait SysregContext {
 /// Reads the CPU register of `e` for saving, as the C's save functions do:
 /// PAR_EL1 through `read_sysreg_par()` (erratum 1508412: a `dmb sy` on each
 /// side, so that the read cannot observe a PAR_EL1 from a speculative AT).
+#[inline(always)]
 fn save_read<A: RegAccess>(e: &Entry, regs: &mut A, workaround_1508412: bool) -> u64 {
     if workaround_1508412 && e.cpu == CpuReg::PAR_EL1 {
         regs.dmb_sy();
@@ -560,29 +561,177 @@ fn save_read<A: RegAccess>(e: &Entry, regs: &mut A, workaround_1508412: bool) ->
     }
 }
 
-/// The entries of group `group` that `features` allows.
-fn group_entries(group: Group, features: Features) -> impl Iterator<Item = &'static Entry> {
-    TABLE
-        .iter()
-        .filter(move |e| e.group == group && features.allows(e.gate))
+/// Whether entry `e` is in `group` and moves at load ([`Load::First`] pass or
+/// the [`Load::InOrder`] pass) or at put.
+const fn in_plan(e: &Entry, group: Group, pass: Pass) -> bool {
+    if e.group as u8 != group as u8 {
+        return false;
+    }
+    match pass {
+        Pass::LoadFirst => matches!(e.load, Load::First),
+        Pass::LoadRest => matches!(e.load, Load::InOrder),
+        Pass::Put => e.put,
+        Pass::Any => true,
+    }
+}
+
+/// The passes a plan makes over the table.
+#[derive(Clone, Copy)]
+enum Pass {
+    LoadFirst,
+    LoadRest,
+    Put,
+    Any,
+}
+
+/// The passes of the load plan, per group of [`LOAD_ORDER`]; of the put plan,
+/// per group of [`PUT_ORDER`]; and of the host's user registers.
+const LOAD_PASSES: [Pass; 2] = [Pass::LoadFirst, Pass::LoadRest];
+const PUT_PASSES: [Pass; 1] = [Pass::Put];
+const USER_ORDER: [Group; 1] = [Group::User];
+const ANY_PASSES: [Pass; 1] = [Pass::Any];
+
+/// The number of table entries a plan takes (all features).
+const fn plan_len(groups: &[Group], passes: &[Pass]) -> usize {
+    let mut n = 0;
+    let mut g = 0;
+    while g < groups.len() {
+        let mut p = 0;
+        while p < passes.len() {
+            let mut i = 0;
+            while i < TABLE.len() {
+                if in_plan(&TABLE[i], groups[g], passes[p]) {
+                    n += 1;
+                }
+                i += 1;
+            }
+            p += 1;
+        }
+        g += 1;
+    }
+    n
+}
+
+/// The table indices of a plan, in order: for each group, for each pass, the
+/// group's entries of that pass in table order. Computed at compile time, so the
+/// steps walk one short list instead of filtering the table per group.
+const fn plan<const N: usize>(groups: &[Group], passes: &[Pass]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let mut n = 0;
+    let mut g = 0;
+    while g < groups.len() {
+        let mut p = 0;
+        while p < passes.len() {
+            let mut i = 0;
+            while i < TABLE.len() {
+                if in_plan(&TABLE[i], groups[g], passes[p]) {
+                    out[n] = i as u8;
+                    n += 1;
+                }
+                i += 1;
+            }
+            p += 1;
+        }
+        g += 1;
+    }
+    assert!(n == N && TABLE.len() <= u8::MAX as usize);
+    out
+}
+
+const LOAD_LEN: usize = plan_len(&LOAD_ORDER, &LOAD_PASSES);
+const PUT_LEN: usize = plan_len(&PUT_ORDER, &PUT_PASSES);
+const USER_LEN: usize = plan_len(&USER_ORDER, &ANY_PASSES);
+/// What `vcpu_load` restores, in order (before feature gates).
+const LOAD_PLAN: [u8; LOAD_LEN] = plan(&LOAD_ORDER, &LOAD_PASSES);
+/// What `vcpu_put` saves, in order (before feature gates).
+const PUT_PLAN: [u8; PUT_LEN] = plan(&PUT_ORDER, &PUT_PASSES);
+/// The user registers, whose host values load saves and put restores.
+const USER_PLAN: [u8; USER_LEN] = plan(&USER_ORDER, &ANY_PASSES);
+
+/// The entries of `plan` that `features` allows, in order.
+fn plan_entries(plan: &'static [u8], features: Features) -> impl Iterator<Item = &'static Entry> {
+    plan.iter()
+        .filter_map(|&i| TABLE.get(i as usize))
+        .filter(move |e| features.allows(e.gate))
 }
 
 /// The registers `vcpu_load` restores for a vCPU with `features`, in order:
 /// [`LOAD_ORDER`]'s groups, each one's [`Load::First`] registers then the rest.
 pub fn load_plan(features: Features) -> impl Iterator<Item = &'static Entry> {
-    LOAD_ORDER.into_iter().flat_map(move |g| {
-        let first = group_entries(g, features).filter(|e| matches!(e.load, Load::First));
-        let rest = group_entries(g, features).filter(|e| matches!(e.load, Load::InOrder));
-        first.chain(rest)
-    })
+    plan_entries(&LOAD_PLAN, features)
 }
 
 /// The registers `vcpu_put` saves for a vCPU with `features`, in order:
 /// [`PUT_ORDER`]'s groups, each in table order.
 pub fn put_plan(features: Features) -> impl Iterator<Item = &'static Entry> {
-    PUT_ORDER
-        .into_iter()
-        .flat_map(move |g| group_entries(g, features).filter(|e| e.put))
+    plan_entries(&PUT_PLAN, features)
+}
+
+// The load and put steps below walk their plans one entry per call of a function generic over
+// the entry's position `I`: with `I` a constant, the compiler reads the entry
+// from the constant plan and table at compile time and each call becomes the
+// one `ldr`/`msr` (or `mrs`/`str`) pair the C has, with a feature test only for
+// gated registers. The behaviour is exactly that of walking `load_plan()` /
+// `put_plan()` (the host tests check both).
+
+/// The most entries a plan may have: [`unrolled!`] calls positions `0..MAX_PLAN`.
+const MAX_PLAN: usize = 48;
+
+const _: () = assert!(
+    LOAD_LEN <= MAX_PLAN && PUT_LEN <= MAX_PLAN && USER_LEN <= MAX_PLAN,
+    "rust/sysregs.rs: a plan is longer than unrolled! covers"
+);
+
+/// Calls `$f::<I, _, _>(args)` for every position `I` in `0..MAX_PLAN`.
+macro_rules! unrolled {
+    ($f:ident $args:tt) => {
+        unrolled!(@ $f $args
+            0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23
+            24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47)
+    };
+    (@ $f:ident $args:tt $($i:literal)*) => {
+        $( $f::<$i, _, _> $args; )*
+    };
+}
+
+/// Entry `I` of `plan` if `features` allows it.
+#[inline(always)]
+fn plan_entry<const I: usize>(plan: &'static [u8], features: Features) -> Option<&'static Entry> {
+    let e = TABLE.get(*plan.get(I)? as usize)?;
+    features.allows(e.gate).then_some(e)
+}
+
+#[inline(always)]
+fn save_host_user<const I: usize, C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A, features: Features) {
+    if let Some(e) = plan_entry::<I>(&USER_PLAN, features) {
+        ctx.set_host(e.vcpu, e.cpu.read(regs));
+    }
+}
+
+#[inline(always)]
+fn restore_guest<const I: usize, C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A, features: Features) {
+    if let Some(e) = plan_entry::<I>(&LOAD_PLAN, features) {
+        e.cpu.write(regs, ctx.guest(e.vcpu));
+    }
+}
+
+#[inline(always)]
+fn save_guest<const I: usize, C: SysregContext, A: RegAccess>(
+    ctx: &mut C,
+    regs: &mut A,
+    features: Features,
+    par_dmb: bool,
+) {
+    if let Some(e) = plan_entry::<I>(&PUT_PLAN, features) {
+        ctx.set_guest(e.vcpu, save_read(e, regs, par_dmb));
+    }
+}
+
+#[inline(always)]
+fn restore_host_user<const I: usize, C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A, features: Features) {
+    if let Some(e) = plan_entry::<I>(&USER_PLAN, features) {
+        e.cpu.write(regs, ctx.host(e.vcpu));
+    }
 }
 
 /// `__vcpu_load_switch_sysregs` on a VHE host (non-NV vCPU): saves the host's
@@ -594,14 +743,10 @@ pub fn put_plan(features: Features) -> impl Iterator<Item = &'static Entry> {
 pub fn restore_deferred<C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A) {
     let features = ctx.features();
     // __sysreg_save_user_state(host_ctxt).
-    for e in group_entries(Group::User, features) {
-        ctx.set_host(e.vcpu, e.cpu.read(regs));
-    }
+    unrolled!(save_host_user(ctx, regs, features));
     // __sysreg32_restore_state, __sysreg_restore_user_state,
     // __sysreg_restore_el1_state: 32-bit first (errata 852523/853709).
-    for e in load_plan(features) {
-        e.cpu.write(regs, ctx.guest(e.vcpu));
-    }
+    unrolled!(restore_guest(ctx, regs, features));
     ctx.set_sysregs_on_cpu(true);
 }
 
@@ -612,13 +757,9 @@ pub fn save_deferred<C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A) 
     let features = ctx.features();
     // __sysreg_save_el1_state, __sysreg_save_user_state, __sysreg32_save_state.
     let par_dmb = ctx.workaround_1508412();
-    for e in put_plan(features) {
-        ctx.set_guest(e.vcpu, save_read(e, regs, par_dmb));
-    }
+    unrolled!(save_guest(ctx, regs, features, par_dmb));
     // __sysreg_restore_user_state(host_ctxt).
-    for e in group_entries(Group::User, features) {
-        e.cpu.write(regs, ctx.host(e.vcpu));
-    }
+    unrolled!(restore_host_user(ctx, regs, features));
     ctx.set_sysregs_on_cpu(false);
 }
 

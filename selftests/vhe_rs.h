@@ -7,8 +7,10 @@
 #define SELFTEST_VHE_RS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define VHE_RS_STATS "/sys/kernel/debug/vhe_rs/stats"
@@ -27,6 +29,21 @@ static inline bool vhe_rs_enabled(void)
 	if (f)
 		fclose(f);
 	return c == 'Y';
+}
+
+/*
+ * Write the module's enable parameter: VMs created from now on go to Rust (Y) or
+ * C (N). Returns false without the module.
+ */
+static inline bool vhe_rs_set_enable(bool on)
+{
+	FILE *f = fopen("/sys/module/vhe_rs/parameters/enable", "w");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fputs(on ? "Y\n" : "N\n", f) >= 0;
+	return !fclose(f) && ok;
 }
 
 /* Counter @name of debugfs vhe_rs/stats, or -1 without the module. */
@@ -98,6 +115,51 @@ static inline void vhe_rs_migrate(uint64_t n, int ncpus)
 	TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "sched_setaffinity");
 }
 #endif
+
+/* A host thread's user-visible registers that vcpu_load/vcpu_put switch. */
+struct vhe_rs_user_regs {
+	uint64_t tpidr, tpidrro;
+};
+
+/*
+ * KVM_RUN on vCPU @fd issued from assembly, with the calling thread's TPIDR_EL0
+ * and TPIDRRO_EL0 read right before and right after the svc, in @before and
+ * @after. If TPIDR_EL0 came back other than @own_tp (the thread's, read when it
+ * started), @own_tp is put back before any C runs, since C may use TLS (errno,
+ * malloc, stdio): the caller can still report it. Returns what the ioctl
+ * returns (-errno on failure: errno is not touched).
+ */
+static inline long vhe_rs_kvm_run(int fd, uint64_t own_tp, struct vhe_rs_user_regs *before,
+				  struct vhe_rs_user_regs *after)
+{
+	register long x0 asm("x0") = fd;
+	register long x1 asm("x1") = KVM_RUN;
+	register long x2 asm("x2") = 0;
+	register long x8 asm("x8") = __NR_ioctl;
+	uint64_t t0, r0, t1, r1;
+
+	asm volatile("mrs %[t0], tpidr_el0\n"
+		     "mrs %[r0], tpidrro_el0\n"
+		     "svc #0\n"
+		     "mrs %[t1], tpidr_el0\n"
+		     "mrs %[r1], tpidrro_el0\n"
+		     "cmp %[t1], %[own]\n"
+		     "b.eq 1f\n"
+		     "msr tpidr_el0, %[own]\n"
+		     "1:\n"
+		     : "+r"(x0), [t0] "=&r"(t0), [r0] "=&r"(r0), [t1] "=&r"(t1), [r1] "=&r"(r1)
+		     : "r"(x1), "r"(x2), "r"(x8), [own] "r"(own_tp) : "cc", "memory");
+	before->tpidr = t0;
+	before->tpidrro = r0;
+	after->tpidr = t1;
+	after->tpidrro = r1;
+	return x0;
+}
+
+static inline void vhe_rs_own_user_regs(struct vhe_rs_user_regs *r)
+{
+	asm volatile("mrs %0, tpidr_el0\n mrs %1, tpidrro_el0" : "=r"(r->tpidr), "=r"(r->tpidrro));
+}
 
 /*
  * After KVM_RUN returned: true if the guest exits to @mmio_gpa and runs on,

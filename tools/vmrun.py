@@ -145,6 +145,24 @@ PASS_NAME_RE = re.compile(r"^[A-Za-z0-9_.+:@=,-]+$")
 STEP_NAME_RE = re.compile(r"^[A-Za-z0-9_.+:@=,-]+(/[A-Za-z0-9_.+:@=,-]+)*$")
 
 
+def default_qemu():
+    """The project's QEMU (build/qemu, fetched by tools/setup: bookworm's 7.2 runs
+    stale kernel text after static-key flips), else qemu-system-aarch64 on PATH."""
+    build = os.environ.get("BUILD") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build")
+    own = os.path.join(build, "qemu", "usr", "bin", "qemu-system-aarch64")
+    return own if os.access(own, os.X_OK) else "qemu-system-aarch64"
+
+
+def qemu_prefix_dir(qemu, *rel):
+    """For a QEMU unpacked from .debs (bin under PREFIX/usr/bin), PREFIX/usr/REL if it
+    exists; None for a system QEMU, which finds its own files."""
+    if os.path.dirname(qemu) in ("", "/usr/bin", "/bin"):
+        return None
+    d = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(qemu))), *rel)
+    return d if os.path.isdir(d) else None
+
+
 def _split(line, n):
     """The first n blank-separated fields of line, then the rest (stripped, maybe '')."""
     fields = []
@@ -818,6 +836,9 @@ class Runner:
         cmd = [self.a.qemu, "-M", "virt,virtualization=on,gic-version=3", "-cpu", self.a.cpu,
                "-smp", str(self.a.smp), "-m", self.a.mem, "-nographic", "-no-reboot", "-nic", "none",
                "-kernel", self.a.kernel, "-initrd", initrd, "-append", cmdline]
+        data = qemu_prefix_dir(self.a.qemu, "share", "qemu")
+        if data:
+            cmd += ["-L", data]
         if not any("-monitor" in x for x in self.a.extra_qemu_args or []):
             cmd += ["-monitor", f"unix:{self.monitor_path()},server=on,wait=off"]
         for x in self.a.extra_qemu_args or []:
@@ -897,8 +918,13 @@ class Runner:
         self.host_note("START", shlex.join(cmd))
         stderr = open(os.path.join(self.out, "qemu.stderr"), "wb")
         self.t0 = time.monotonic()
+        env = dict(os.environ)
+        mods = qemu_prefix_dir(a.qemu, "lib", "x86_64-linux-gnu", "qemu")
+        if mods:
+            # Its own modules, not the system QEMU's (which it would refuse, noisily).
+            env["QEMU_MODULE_DIR"] = mods
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
-                                start_new_session=True, preexec_fn=_pdeathsig)
+                                start_new_session=True, preexec_fn=_pdeathsig, env=env)
         fd = proc.stdout.fileno()
         buf = b""
         deadline_total = self.t0 + total
@@ -1042,7 +1068,9 @@ def main(argv=None):
     ap.add_argument("--margin", type=int, default=DEFAULT_MARGIN,
                     help=f"host slack per step on top of TIMEOUT+{KILL_GRACE}s (default {DEFAULT_MARGIN})")
     ap.add_argument("--append", default="", help=f"extra kernel command line (after '{DEFAULT_CMDLINE}')")
-    ap.add_argument("--qemu", default="qemu-system-aarch64")
+    ap.add_argument("--qemu", default=default_qemu(),
+                    help="QEMU binary (default: the project's, build/qemu, that tools/setup "
+                    "fetches; else qemu-system-aarch64 on PATH)")
     ap.add_argument("--cpu", default="max", help="QEMU -cpu (default max)")
     ap.add_argument("--smp", type=int, default=2)
     ap.add_argument("--mem", default="4G")
