@@ -75,6 +75,12 @@ impl Stat {
     const COUNT: usize = Stat::VcpuPut as usize + 1;
 }
 
+/// The bits `vhe_rs_vcpu_features()` answers, in the order of
+/// `enum vhe_rs_vcpu_feature` in `arch/arm64/glue/glue.h` (the count is checked
+/// at [`register`]).
+const VCPU_FEATURES: [Feature; 5] =
+    [Feature::Tcr2, Feature::S1pie, Feature::S1poe, Feature::Mte, Feature::El1Is32Bit];
+
 /// What `vhe_rs_cap()` answers, as `enum vhe_rs_cap` in `arch/arm64/glue/glue.h`.
 #[derive(Clone, Copy)]
 #[repr(u32)]
@@ -107,11 +113,8 @@ extern "C" {
     fn vhe_rs_vcpu_has_sve(vcpu: *const bindings::kvm_vcpu) -> bool;
     fn vhe_rs_local_irq_save() -> c_ulong;
     fn vhe_rs_local_irq_restore(flags: c_ulong);
-    fn vhe_rs_vcpu_has_tcr2(vcpu: *mut bindings::kvm_vcpu) -> bool;
-    fn vhe_rs_vcpu_has_s1pie(vcpu: *mut bindings::kvm_vcpu) -> bool;
-    fn vhe_rs_vcpu_has_s1poe(vcpu: *mut bindings::kvm_vcpu) -> bool;
-    fn vhe_rs_vcpu_has_mte(vcpu: *mut bindings::kvm_vcpu) -> bool;
-    fn vhe_rs_vcpu_el1_is_32bit(vcpu: *mut bindings::kvm_vcpu) -> bool;
+    fn vhe_rs_vcpu_features(vcpu: *mut bindings::kvm_vcpu) -> c_uint;
+    fn vhe_rs_nr_vcpu_features() -> c_uint;
     fn vhe_rs_cap(cap: c_uint) -> bool;
     fn vhe_rs_vcpu_set_sysregs_on_cpu(vcpu: *mut bindings::kvm_vcpu, on: bool);
     fn vhe_rs_vcpu_set_pmuserenr_on_cpu(vcpu: *mut bindings::kvm_vcpu, on: bool);
@@ -236,6 +239,12 @@ pub(crate) fn register(mask: u32) -> Result {
         unsafe { (vhe_rs_percpu_host_data(), vhe_rs_percpu_stats(), vhe_rs_nr_stats()) };
     if nr as usize != Stat::COUNT {
         pr_err!("the C glue has {} counters, Rust {}: rebuild the module\n", nr, Stat::COUNT);
+        return Err(EINVAL);
+    }
+    // SAFETY: returns a constant.
+    let nf = unsafe { vhe_rs_nr_vcpu_features() };
+    if nf as usize != VCPU_FEATURES.len() {
+        pr_err!("the C glue has {} vCPU features, Rust {}: rebuild the module\n", nf, VCPU_FEATURES.len());
         return Err(EINVAL);
     }
     read_final_caps();
@@ -538,23 +547,17 @@ impl KernelLoad {
     unsafe fn new(vcpu: *mut bindings::kvm_vcpu) -> Self {
         // SAFETY: a step runs at EL2 on a VHE host and cannot migrate.
         let cpu = unsafe { CpuOffset::this_cpu() };
+        // SAFETY: `vcpu` is live (the caller's contract); the glue asks
+        // `kvm_has_feat()`-style questions of it and of final capabilities.
+        let bits = unsafe { vhe_rs_vcpu_features(vcpu) };
         let mut features = Features::NONE;
-        // SAFETY: `vcpu` is live (the caller's contract); each function asks a
-        // `kvm_has_feat()`-style question of it or of a final capability.
-        let has = unsafe {
-            [
-                (Feature::Tcr2, vhe_rs_vcpu_has_tcr2(vcpu)),
-                (Feature::S1pie, vhe_rs_vcpu_has_s1pie(vcpu)),
-                (Feature::S1poe, vhe_rs_vcpu_has_s1poe(vcpu)),
-                (Feature::Mte, vhe_rs_vcpu_has_mte(vcpu)),
-                (Feature::El1Is32Bit, vhe_rs_vcpu_el1_is_32bit(vcpu)),
-                (Feature::Ras, final_cap(Cap::Ras)),
-            ]
-        };
-        for (f, yes) in has {
-            if yes {
-                features = features.with(f);
+        for (i, f) in VCPU_FEATURES.iter().enumerate() {
+            if bits & (1 << i) != 0 {
+                features = features.with(*f);
             }
+        }
+        if final_cap(Cap::Ras) {
+            features = features.with(Feature::Ras);
         }
         // INVARIANT: `vcpu` as the caller guarantees; `host` is this CPU's
         // instance (`PerCpu` invariant, offset read on this CPU).

@@ -254,34 +254,33 @@ void vhe_rs_local_irq_restore(unsigned long flags)
 
 /*
  * The ctxt_has_*() conditions of hyp/include/hyp/sysreg-sr.h for a guest
- * context, asked of the vCPU directly (that header is hyp-internal).
+ * context, and vcpu_el1_is_32bit(), asked of the vCPU directly (that header is
+ * hyp-internal): one bit per enum vhe_rs_vcpu_feature, one call per step.
  */
-bool vhe_rs_vcpu_has_tcr2(struct kvm_vcpu *vcpu)
+unsigned int vhe_rs_vcpu_features(struct kvm_vcpu *vcpu)
 {
-	return cpus_have_final_cap(ARM64_HAS_TCR2) &&
-	       kvm_has_feat(vcpu->kvm, ID_AA64MMFR3_EL1, TCRX, IMP);
+	struct kvm *kvm = vcpu->kvm;
+	unsigned int f = 0;
+
+	if (cpus_have_final_cap(ARM64_HAS_TCR2) &&
+	    kvm_has_feat(kvm, ID_AA64MMFR3_EL1, TCRX, IMP))
+		f |= BIT(VHE_RS_VCPU_TCR2);
+	if (cpus_have_final_cap(ARM64_HAS_S1PIE) &&
+	    kvm_has_feat(kvm, ID_AA64MMFR3_EL1, S1PIE, IMP))
+		f |= BIT(VHE_RS_VCPU_S1PIE);
+	if (system_supports_poe() &&
+	    kvm_has_feat(kvm, ID_AA64MMFR3_EL1, S1POE, IMP))
+		f |= BIT(VHE_RS_VCPU_S1POE);
+	if (kvm_has_mte(kvm))
+		f |= BIT(VHE_RS_VCPU_MTE);
+	if (vcpu_el1_is_32bit(vcpu))
+		f |= BIT(VHE_RS_VCPU_EL1_32BIT);
+	return f;
 }
 
-bool vhe_rs_vcpu_has_s1pie(struct kvm_vcpu *vcpu)
+unsigned int vhe_rs_nr_vcpu_features(void)
 {
-	return cpus_have_final_cap(ARM64_HAS_S1PIE) &&
-	       kvm_has_feat(vcpu->kvm, ID_AA64MMFR3_EL1, S1PIE, IMP);
-}
-
-bool vhe_rs_vcpu_has_s1poe(struct kvm_vcpu *vcpu)
-{
-	return system_supports_poe() &&
-	       kvm_has_feat(vcpu->kvm, ID_AA64MMFR3_EL1, S1POE, IMP);
-}
-
-bool vhe_rs_vcpu_has_mte(struct kvm_vcpu *vcpu)
-{
-	return kvm_has_mte(vcpu->kvm);
-}
-
-bool vhe_rs_vcpu_el1_is_32bit(struct kvm_vcpu *vcpu)
-{
-	return vcpu_el1_is_32bit(vcpu);
+	return VHE_RS_NR_VCPU_FEATURES;
 }
 
 /* Final capabilities, and the PMU key (only ever enabled, at PMU probe). */

@@ -29,6 +29,16 @@ enum vhe_rs_cap {
 	VHE_RS_CAP_PMU_V3,
 };
 
+/* What vhe_rs_vcpu_features() answers, one bit each: rust/backend.rs has the same list. */
+enum vhe_rs_vcpu_feature {
+	VHE_RS_VCPU_TCR2,
+	VHE_RS_VCPU_S1PIE,
+	VHE_RS_VCPU_S1POE,
+	VHE_RS_VCPU_MTE,
+	VHE_RS_VCPU_EL1_32BIT,
+	VHE_RS_NR_VCPU_FEATURES
+};
+
 /* Counters in debugfs vhe_rs/stats. */
 enum vhe_rs_stat {
 	VHE_RS_STAT_VM_RUST,
@@ -64,11 +74,8 @@ void vhe_rs_bind_guest_fp(struct kvm_vcpu *vcpu);
 bool vhe_rs_vcpu_has_sve(const struct kvm_vcpu *vcpu);
 unsigned long vhe_rs_local_irq_save(void);
 void vhe_rs_local_irq_restore(unsigned long flags);
-bool vhe_rs_vcpu_has_tcr2(struct kvm_vcpu *vcpu);
-bool vhe_rs_vcpu_has_s1pie(struct kvm_vcpu *vcpu);
-bool vhe_rs_vcpu_has_s1poe(struct kvm_vcpu *vcpu);
-bool vhe_rs_vcpu_has_mte(struct kvm_vcpu *vcpu);
-bool vhe_rs_vcpu_el1_is_32bit(struct kvm_vcpu *vcpu);
+unsigned int vhe_rs_vcpu_features(struct kvm_vcpu *vcpu);
+unsigned int vhe_rs_nr_vcpu_features(void);
 bool vhe_rs_cap(enum vhe_rs_cap cap);
 void vhe_rs_vcpu_set_sysregs_on_cpu(struct kvm_vcpu *vcpu, bool on);
 void vhe_rs_vcpu_set_pmuserenr_on_cpu(struct kvm_vcpu *vcpu, bool on);
