@@ -498,11 +498,16 @@ unsafe fn ctxt_sys_reg(ctxt: *mut bindings::kvm_cpu_context, r: bindings::vcpu_s
     unsafe {
         let regs = addr_of_mut!((*ctxt).sys_regs);
         let i = r as usize;
-        if i >= (*regs).len() {
+        if i >= array_len(regs) {
             return None;
         }
         Some(regs.cast::<u64>().add(i))
     }
+}
+
+/// The length of the array `_a` points to, from its type (no reference made).
+const fn array_len<T, const N: usize>(_a: *mut [T; N]) -> usize {
+    N
 }
 
 /// The `enum vcpu_sysreg` slot where the host context keeps `slot`'s value.
