@@ -87,36 +87,37 @@ vcpu_sysregs! {
     ZCR_EL1,
 }
 
-/// Declares [`CpuReg`]: the CPU registers the guest's state lives in on a VHE
-/// host, each one a register type generated into `crate::sysreg`.
+/// Declares an enum of CPU registers, each variant one of the register types
+/// generated into `crate::sysreg` (so its encoding is the kernel's), with its
+/// name, encoding, `read` and `write`: registers as data. Used for [`CpuReg`] and
+/// for `crate::traps::FgtReg`.
 macro_rules! cpu_regs {
-    ($($name:ident),* $(,)?) => {
-        /// A CPU register that holds guest state on a VHE host: one of the register
-        /// types of `crate::sysreg` (so its encoding is the kernel's), as data.
+    ($(#[$doc:meta])* $enum:ident { $($name:ident),* $(,)? }) => {
+        $(#[$doc])*
         #[allow(non_camel_case_types)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum CpuReg {
+        pub enum $enum {
             $(
                 #[doc = concat!("`crate::sysreg::", stringify!($name), "`.")]
                 $name,
             )*
         }
 
-        impl CpuReg {
+        impl $enum {
             /// Every register declared here.
-            pub const ALL: &'static [CpuReg] = &[$(CpuReg::$name,)*];
+            pub const ALL: &'static [$enum] = &[$($enum::$name,)*];
 
             /// The architectural name ([`SysReg::NAME`]).
             pub const fn name(self) -> &'static str {
                 match self {
-                    $(CpuReg::$name => <sysreg::$name::Reg as SysReg>::NAME,)*
+                    $($enum::$name => <sysreg::$name::Reg as SysReg>::NAME,)*
                 }
             }
 
             /// The `sys_reg()` encoding ([`SysReg::ENCODING`]).
             pub const fn encoding(self) -> u32 {
                 match self {
-                    $(CpuReg::$name => <sysreg::$name::Reg as SysReg>::ENCODING,)*
+                    $($enum::$name => <sysreg::$name::Reg as SysReg>::ENCODING,)*
                 }
             }
 
@@ -124,7 +125,7 @@ macro_rules! cpu_regs {
             #[inline(always)]
             pub fn read<A: RegAccess>(self, regs: &mut A) -> u64 {
                 match self {
-                    $(CpuReg::$name => regs.read_raw::<sysreg::$name::Reg>(),)*
+                    $($enum::$name => regs.read_raw::<sysreg::$name::Reg>(),)*
                 }
             }
 
@@ -132,17 +133,20 @@ macro_rules! cpu_regs {
             #[inline(always)]
             pub fn write<A: RegAccess>(self, regs: &mut A, val: u64) {
                 match self {
-                    $(CpuReg::$name => regs.write_raw::<sysreg::$name::Reg>(val),)*
+                    $($enum::$name => regs.write_raw::<sysreg::$name::Reg>(val),)*
                 }
             }
         }
     };
 }
+pub(crate) use cpu_regs;
 
 // With HCR_EL2.E2H set, the `_EL1` encodings reach the EL2 registers from EL2: the
 // guest's EL1 registers are reached through the `_EL12` aliases. TPIDR_EL1,
 // PAR_EL1, SP_EL1, MDSCR_EL1 and the EL0 registers are not redirected.
 cpu_regs! {
+    /// A CPU register that holds guest state on a VHE host.
+    CpuReg {
     VMPIDR_EL2, SCTLR_EL12, CPACR_EL12, TTBR0_EL12, TTBR1_EL12, TCR_EL12,
     TCR2_EL12, PIR_EL12, PIRE0_EL12, POR_EL12, ESR_EL12, AFSR0_EL12, AFSR1_EL12,
     FAR_EL12, MAIR_EL12, VBAR_EL12, CONTEXTIDR_EL12, AMAIR_EL12, CNTKCTL_EL12,
@@ -151,6 +155,7 @@ cpu_regs! {
     SPSR_abt, SPSR_und, SPSR_irq, SPSR_fiq, DACR32_EL2, IFSR32_EL2, DBGVCR32_EL2,
     MDSCR_EL1, POR_EL0, VDISR_EL2,
     ZCR_EL12,
+    }
 }
 
 /// A banked AArch32 SPSR kept in `struct kvm_cpu_context` (`spsr_abt`, ...),
@@ -591,8 +596,10 @@ const PUT_PASSES: [Pass; 1] = [Pass::Put];
 const USER_ORDER: [Group; 1] = [Group::User];
 const ANY_PASSES: [Pass; 1] = [Pass::Any];
 
-/// The number of table entries a plan takes (all features).
-const fn plan_len(groups: &[Group], passes: &[Pass]) -> usize {
+/// Walks a plan: for each group, for each pass, the group's entries of that pass
+/// in table order. Writes their table indices to `out` while it has room and
+/// returns how many there are (all features).
+const fn walk_plan(groups: &[Group], passes: &[Pass], out: &mut [u8]) -> usize {
     let mut n = 0;
     let mut g = 0;
     while g < groups.len() {
@@ -601,6 +608,9 @@ const fn plan_len(groups: &[Group], passes: &[Pass]) -> usize {
             let mut i = 0;
             while i < TABLE.len() {
                 if in_plan(&TABLE[i], groups[g], passes[p]) {
+                    if n < out.len() {
+                        out[n] = i as u8;
+                    }
                     n += 1;
                 }
                 i += 1;
@@ -612,28 +622,16 @@ const fn plan_len(groups: &[Group], passes: &[Pass]) -> usize {
     n
 }
 
-/// The table indices of a plan, in order: for each group, for each pass, the
-/// group's entries of that pass in table order. Computed at compile time, so the
+/// The number of table entries a plan takes.
+const fn plan_len(groups: &[Group], passes: &[Pass]) -> usize {
+    walk_plan(groups, passes, &mut [])
+}
+
+/// The table indices of a plan, in order. Computed at compile time, so the
 /// steps walk one short list instead of filtering the table per group.
 const fn plan<const N: usize>(groups: &[Group], passes: &[Pass]) -> [u8; N] {
     let mut out = [0u8; N];
-    let mut n = 0;
-    let mut g = 0;
-    while g < groups.len() {
-        let mut p = 0;
-        while p < passes.len() {
-            let mut i = 0;
-            while i < TABLE.len() {
-                if in_plan(&TABLE[i], groups[g], passes[p]) {
-                    out[n] = i as u8;
-                    n += 1;
-                }
-                i += 1;
-            }
-            p += 1;
-        }
-        g += 1;
-    }
+    let n = walk_plan(groups, passes, &mut out);
     assert!(n == N && TABLE.len() <= u8::MAX as usize);
     out
 }

@@ -18,9 +18,8 @@
 //! the kernel being built (`rust/gen/sysregs.in`, `arch/arm64/tools/sysreg`).
 
 use crate::sysreg::{
-    consts, RegAccess, SysReg, HAFGRTR_EL2, HCRX_EL2, HDFGRTR_EL2, HDFGWTR_EL2, HFGITR_EL2,
-    HFGRTR_EL2, HFGWTR_EL2, HSTR_EL2, ID_AA64PFR0_EL1, MDCR_EL2, PMSELR_EL0, PMUSERENR_EL0,
-    VTCR_EL2, VTTBR_EL2,
+    self, consts, RegAccess, SysReg, HCRX_EL2, HFGWTR_EL2, HSTR_EL2, ID_AA64PFR0_EL1, MDCR_EL2,
+    PMSELR_EL0, PMUSERENR_EL0, VTCR_EL2, VTTBR_EL2,
 };
 
 /// What the host CPUs have, as far as the load-time traps care: final
@@ -55,22 +54,11 @@ pub enum FgtGroup {
     Hafgrtr,
 }
 
-/// A fine-grained trap register.
-#[allow(non_camel_case_types)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FgtReg {
-    /// HFGRTR_EL2.
-    HFGRTR_EL2,
-    /// HFGWTR_EL2.
-    HFGWTR_EL2,
-    /// HFGITR_EL2.
-    HFGITR_EL2,
-    /// HDFGRTR_EL2.
-    HDFGRTR_EL2,
-    /// HDFGWTR_EL2.
-    HDFGWTR_EL2,
-    /// HAFGRTR_EL2: only on CPUs with AMU.
-    HAFGRTR_EL2,
+crate::sysregs::cpu_regs! {
+    /// A fine-grained trap register (HAFGRTR_EL2 only on CPUs with AMU).
+    FgtReg {
+        HFGRTR_EL2, HFGWTR_EL2, HFGITR_EL2, HDFGRTR_EL2, HDFGWTR_EL2, HAFGRTR_EL2,
+    }
 }
 
 /// One fine-grained trap register: its group, and which of its bits trap when
@@ -96,42 +84,6 @@ pub const FGT: [Fgt; 6] = [
     Fgt { reg: FgtReg::HDFGWTR_EL2, group: FgtGroup::Hdfgrtr, mask: consts::HDFGWTR_EL2_MASK, nmask: consts::HDFGWTR_EL2_NMASK },
     Fgt { reg: FgtReg::HAFGRTR_EL2, group: FgtGroup::Hafgrtr, mask: consts::HAFGRTR_EL2_MASK, nmask: consts::HAFGRTR_EL2_NMASK },
 ];
-
-impl FgtReg {
-    /// The architectural name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            FgtReg::HFGRTR_EL2 => <HFGRTR_EL2::Reg as SysReg>::NAME,
-            FgtReg::HFGWTR_EL2 => <HFGWTR_EL2::Reg as SysReg>::NAME,
-            FgtReg::HFGITR_EL2 => <HFGITR_EL2::Reg as SysReg>::NAME,
-            FgtReg::HDFGRTR_EL2 => <HDFGRTR_EL2::Reg as SysReg>::NAME,
-            FgtReg::HDFGWTR_EL2 => <HDFGWTR_EL2::Reg as SysReg>::NAME,
-            FgtReg::HAFGRTR_EL2 => <HAFGRTR_EL2::Reg as SysReg>::NAME,
-        }
-    }
-
-    fn read<A: RegAccess>(self, regs: &mut A) -> u64 {
-        match self {
-            FgtReg::HFGRTR_EL2 => regs.read_raw::<HFGRTR_EL2::Reg>(),
-            FgtReg::HFGWTR_EL2 => regs.read_raw::<HFGWTR_EL2::Reg>(),
-            FgtReg::HFGITR_EL2 => regs.read_raw::<HFGITR_EL2::Reg>(),
-            FgtReg::HDFGRTR_EL2 => regs.read_raw::<HDFGRTR_EL2::Reg>(),
-            FgtReg::HDFGWTR_EL2 => regs.read_raw::<HDFGWTR_EL2::Reg>(),
-            FgtReg::HAFGRTR_EL2 => regs.read_raw::<HAFGRTR_EL2::Reg>(),
-        }
-    }
-
-    fn write<A: RegAccess>(self, regs: &mut A, val: u64) {
-        match self {
-            FgtReg::HFGRTR_EL2 => regs.write_raw::<HFGRTR_EL2::Reg>(val),
-            FgtReg::HFGWTR_EL2 => regs.write_raw::<HFGWTR_EL2::Reg>(val),
-            FgtReg::HFGITR_EL2 => regs.write_raw::<HFGITR_EL2::Reg>(val),
-            FgtReg::HDFGRTR_EL2 => regs.write_raw::<HDFGRTR_EL2::Reg>(val),
-            FgtReg::HDFGWTR_EL2 => regs.write_raw::<HDFGWTR_EL2::Reg>(val),
-            FgtReg::HAFGRTR_EL2 => regs.write_raw::<HAFGRTR_EL2::Reg>(val),
-        }
-    }
-}
 
 /// Where the host's value of a trap register is kept between load and put.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
