@@ -8,16 +8,18 @@
 //! VM then chooses its backend once: created while `enable` is set and confirmed
 //! at its first KVM_RUN, it runs the parts in `parts` in Rust and the rest in the
 //! built-in C.
+//!
+//! The layers (`Documentation/design.rst`): [`arch`], the register layer;
+//! [`world`], the switch's logic in safe Rust; `kvm`, the binding layer; and
+//! [`parts`]. This file calls `kvm` only and has no `unsafe` (the crate root
+//! cannot forbid it: `module!` expands to `unsafe` here).
 
 use kernel::prelude::*;
 
-mod backend;
-pub mod fp;
-mod host;
-pub mod loadput;
-pub mod sysreg;
-pub mod sysregs;
-pub mod traps;
+pub mod arch;
+mod kvm;
+pub mod parts;
+pub mod world;
 
 module! {
     type: VheRs,
@@ -31,12 +33,12 @@ module! {
 struct VheRs;
 
 impl kernel::Module for VheRs {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        if let Some(why) = host::unsupported_reason() {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        if let Some(why) = kvm::unsupported_reason() {
             pr_err!("unsupported host: {}; not loading\n", why.to_str().unwrap_or("?"));
             return Err(ENODEV);
         }
-        if let Some(sym) = host::missing_hook_symbol() {
+        if let Some(sym) = kvm::missing_hook_symbol() {
             pr_err!(
                 "this kernel has no VHE backend hook: it does not export {}; \
                  build it with the series in vhe-rs's arch/arm64/patches (make kernel)\n",
@@ -44,27 +46,27 @@ impl kernel::Module for VheRs {
             );
             return Err(ENOENT);
         }
-        let parts = backend::parts_param().to_str().map_err(|_| EINVAL)?;
-        let mask = backend::parts::parse(parts).map_err(|name| {
+        let param = kvm::parts_param().to_str().map_err(|_| EINVAL)?;
+        let parts = parts::Parts::parse(param).map_err(|name| {
             pr_err!(
                 "parts: '{}' is not a part this module implements (implemented: {})\n",
                 name,
-                backend::parts::IMPLEMENTED
+                parts::Implemented
             );
             EINVAL
         })?;
-        backend::register(mask).map_err(|e| {
+        kvm::register(module, parts).map_err(|e| {
             pr_err!("KVM refused the backend (error {}): see the kvm message above\n", e.to_errno());
             e
         })?;
-        pr_info!("loaded on a VHE host: new VMs run these parts in Rust: {}\n", parts);
+        pr_info!("loaded on a VHE host: new VMs run these parts in Rust: {}\n", param);
         Ok(VheRs)
     }
 }
 
 impl Drop for VheRs {
     fn drop(&mut self) {
-        backend::unregister();
+        kvm::unregister();
         pr_info!("unloaded\n");
     }
 }

@@ -2,10 +2,10 @@
 /*
  * vhe-rs: C glue of the backend. What is here is mechanism only, each
  * function a few lines over a kernel static inline or macro that Rust cannot
- * call: the ops table handed to KVM (its steps are the Rust functions named
- * vhe_rs_*), the module parameters, per-CPU counters and their debugfs file,
+ * call: registering the ops table that Rust builds, the module parameters, per-CPU counters and their debugfs file,
  * and accessors for per-CPU and per-vCPU FP state. The decisions are in
- * rust/ (rust/fp.rs, rust/backend.rs).
+ * rust/ (rust/world/, and rust/kvm/ for the binding layer, which also builds
+ * the ops table handed to KVM).
  */
 #include <linux/debugfs.h>
 #include <linux/kvm_host.h>
@@ -69,7 +69,7 @@ MODULE_PARM_DESC(enable, "new VMs use the Rust backend (default: yes); VMs keep 
 
 static char *parts = "fp,sysregs";
 module_param(parts, charp, 0444);
-MODULE_PARM_DESC(parts, "comma-separated steps Rust takes: fp, sysregs (default: every implemented one)");
+MODULE_PARM_DESC(parts, "comma-separated parts Rust takes: fp, sysregs (default: every implemented one)");
 
 bool vhe_rs_enabled(void)
 {
@@ -97,6 +97,9 @@ static const char * const stat_names[VHE_RS_NR_STATS] = {
 	[VHE_RS_STAT_PUT_FP_SAVE]	= "put_fp_save_guest",
 	[VHE_RS_STAT_VCPU_LOAD]		= "vcpu_load",
 	[VHE_RS_STAT_VCPU_PUT]		= "vcpu_put",
+	[VHE_RS_STAT_FP_ILLEGAL]	= "bug_fp_illegal_transition",
+	[VHE_RS_STAT_BAD_SLOT]		= "bug_context_slot_out_of_bounds",
+	[VHE_RS_STAT_CTXSYNC_IRQS_ON]	= "bug_ctxsync_fp_irqs_on",
 };
 
 struct vhe_rs_stats {
@@ -105,10 +108,26 @@ struct vhe_rs_stats {
 
 static DEFINE_PER_CPU(struct vhe_rs_stats, vhe_rs_stats);
 
-void vhe_rs_stat_inc(unsigned int stat)
+void vhe_rs_stat_inc(enum vhe_rs_stat stat)
 {
 	if (stat < VHE_RS_NR_STATS)
 		this_cpu_inc(vhe_rs_stats.n[stat]);
+}
+
+/*
+ * Something that cannot happen did (rust/kvm/stats.rs: report): counted, and
+ * reported once per kind with a WARN. Never called from the no-instrumentation
+ * window of the run path.
+ */
+void vhe_rs_report(enum vhe_rs_stat stat)
+{
+	static unsigned long warned;
+
+	if (stat < VHE_RS_STAT_FIRST_BUG || stat >= VHE_RS_NR_STATS)
+		return;
+	this_cpu_inc(vhe_rs_stats.n[stat]);
+	WARN_ONCE(!test_and_set_bit(stat - VHE_RS_STAT_FIRST_BUG, &warned),
+		  "vhe_rs: %s\n", stat_names[stat]);
 }
 
 static int stats_show(struct seq_file *m, void *v)
@@ -120,7 +139,7 @@ static int stats_show(struct seq_file *m, void *v)
 		unsigned long sum = 0;
 
 		for_each_possible_cpu(cpu)
-			sum += per_cpu(vhe_rs_stats, cpu).n[i];
+			sum += READ_ONCE(per_cpu(vhe_rs_stats, cpu).n[i]);
 		seq_printf(m, "%s %lu\n", stat_names[i], sum);
 	}
 	return 0;
@@ -134,34 +153,14 @@ static int backend_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(backend);
 
-/* ---- the ops table: steps left NULL are done by the built-in C ---- */
-
-static struct kvm_vhe_backend_ops vhe_rs_ops = {
-	.abi		= KVM_VHE_BACKEND_ABI,
-	.owner		= THIS_MODULE,
-	.name		= "vhe_rs",
-	.vm_init	= vhe_rs_vm_init,
-	.vm_supported	= vhe_rs_vm_supported,
-	.vm_destroy	= vhe_rs_vm_destroy,
-};
-
 static struct dentry *vhe_rs_debugfs;
 
-int vhe_rs_backend_register(unsigned int part_mask)
+/* Registers the ops table Rust built (rust/kvm/entry.rs); steps left NULL are the built-in C's. */
+int vhe_rs_backend_register(const struct kvm_vhe_backend_ops *ops)
 {
 	int ret;
 
-	if (part_mask & VHE_RS_PART_FP) {
-		vhe_rs_ops.load_fp = vhe_rs_load_fp;
-		vhe_rs_ops.ctxflush_fp = vhe_rs_ctxflush_fp;
-		vhe_rs_ops.ctxsync_fp = vhe_rs_ctxsync_fp;
-		vhe_rs_ops.put_fp = vhe_rs_put_fp;
-	}
-	if (part_mask & VHE_RS_PART_SYSREGS) {
-		vhe_rs_ops.vcpu_load = vhe_rs_vcpu_load;
-		vhe_rs_ops.vcpu_put = vhe_rs_vcpu_put;
-	}
-	ret = hook.backend_register(&vhe_rs_ops);
+	ret = hook.backend_register(ops);
 	if (ret)
 		return ret;
 	vhe_rs_debugfs = debugfs_create_dir("vhe_rs", NULL);
@@ -170,10 +169,10 @@ int vhe_rs_backend_register(unsigned int part_mask)
 	return 0;
 }
 
-void vhe_rs_backend_unregister(void)
+void vhe_rs_backend_unregister(const struct kvm_vhe_backend_ops *ops)
 {
 	debugfs_remove_recursive(vhe_rs_debugfs);
-	hook.backend_unregister(&vhe_rs_ops);
+	hook.backend_unregister(ops);
 }
 
 /* ---- per-CPU and per-vCPU FP state (fpsimd.c's, for a VHE host) ---- */
@@ -186,11 +185,6 @@ void vhe_rs_backend_unregister(void)
 unsigned long vhe_rs_percpu_host_data(void)
 {
 	return (unsigned long)hook.host_data;
-}
-
-unsigned int vhe_rs_nr_stats(void)
-{
-	return VHE_RS_NR_STATS;
 }
 
 unsigned long vhe_rs_percpu_stats(void)
@@ -250,7 +244,19 @@ void vhe_rs_local_irq_restore(unsigned long flags)
 	local_irq_restore(flags);
 }
 
-/* ---- vcpu_load / vcpu_put: what rust/loadput.rs asks of the kernel ---- */
+/* kvm_arch_vcpu_ctxsync_fp() asserts this (WARN_ON_ONCE). */
+bool vhe_rs_irqs_disabled(void)
+{
+	return irqs_disabled();
+}
+
+/* kvm_arch_vcpu_load_fp() asserts this. */
+void vhe_rs_bug_on_no_mm(void)
+{
+	BUG_ON(!current->mm);
+}
+
+/* ---- vcpu_load / vcpu_put: what rust/world/loadput.rs asks of the kernel ---- */
 
 /*
  * The ctxt_has_*() conditions of hyp/include/hyp/sysreg-sr.h for a guest
@@ -278,11 +284,6 @@ unsigned int vhe_rs_vcpu_features(struct kvm_vcpu *vcpu)
 	return f;
 }
 
-unsigned int vhe_rs_nr_vcpu_features(void)
-{
-	return VHE_RS_NR_VCPU_FEATURES;
-}
-
 /* Final capabilities, and the PMU key (only ever enabled, at PMU probe). */
 bool vhe_rs_cap(enum vhe_rs_cap cap)
 {
@@ -302,6 +303,8 @@ bool vhe_rs_cap(enum vhe_rs_cap cap)
 	case VHE_RS_CAP_PMU_V3:
 		/* kvm_arm_support_pmu_v3(), through the looked-up key */
 		return static_key_enabled(hook.pmu_available);
+	case VHE_RS_NR_CAPS:
+		break;
 	}
 	return false;
 }

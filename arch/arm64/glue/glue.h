@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * vhe-rs: the interface between the C glue (arch/arm64/glue/) and Rust
- * (rust/backend.rs declares the same functions). Kept to plain C types.
+ * (rust/kvm/glue.rs declares the same functions). Kept to plain C types.
+ *
+ * This file is the one definition of the enums both sides use: Rust mirrors
+ * each (rust/kvm/glue.rs, c_enum!) and checks at build time, member by member,
+ * that its value is the one the compiler gives here (tools/gen-sysregs.py
+ * evaluates them), and the count against the VHE_RS_NR_* member: reordering,
+ * adding or removing a member on one side only fails the build.
  */
 #ifndef VHE_RS_GLUE_H
 #define VHE_RS_GLUE_H
@@ -14,11 +20,9 @@ struct kvm_vcpu;
 /* host.c */
 const char *vhe_rs_host_unsupported(void);
 
-/* Steps the backend can take (module parameter "parts"). */
-#define VHE_RS_PART_FP		(1U << 0)
-#define VHE_RS_PART_SYSREGS	(1U << 1)
+struct kvm_vhe_backend_ops;
 
-/* What vhe_rs_cap() answers: rust/backend.rs has the same list (Cap). */
+/* What vhe_rs_cap() answers (rust/kvm/glue.rs: Cap). */
 enum vhe_rs_cap {
 	VHE_RS_CAP_RAS,
 	VHE_RS_CAP_FGT,
@@ -27,9 +31,10 @@ enum vhe_rs_cap {
 	VHE_RS_CAP_SPECULATIVE_AT,
 	VHE_RS_CAP_1508412,
 	VHE_RS_CAP_PMU_V3,
+	VHE_RS_NR_CAPS
 };
 
-/* What vhe_rs_vcpu_features() answers, one bit each: rust/backend.rs has the same list. */
+/* What vhe_rs_vcpu_features() answers, one bit each (rust/kvm/glue.rs: VcpuFeature). */
 enum vhe_rs_vcpu_feature {
 	VHE_RS_VCPU_TCR2,
 	VHE_RS_VCPU_S1PIE,
@@ -39,7 +44,7 @@ enum vhe_rs_vcpu_feature {
 	VHE_RS_NR_VCPU_FEATURES
 };
 
-/* Counters in debugfs vhe_rs/stats. */
+/* Counters in debugfs vhe_rs/stats (rust/kvm/glue.rs: Stat). */
 enum vhe_rs_stat {
 	VHE_RS_STAT_VM_RUST,
 	VHE_RS_STAT_VM_C_DISABLED,
@@ -54,19 +59,24 @@ enum vhe_rs_stat {
 	VHE_RS_STAT_PUT_FP_SAVE,
 	VHE_RS_STAT_VCPU_LOAD,
 	VHE_RS_STAT_VCPU_PUT,
+	/* Reported with a WARN (once each) too: a bug in KVM or in the backend. */
+	VHE_RS_STAT_FP_ILLEGAL,
+	VHE_RS_STAT_BAD_SLOT,
+	VHE_RS_STAT_CTXSYNC_IRQS_ON,
 	VHE_RS_NR_STATS
 };
+#define VHE_RS_STAT_FIRST_BUG	VHE_RS_STAT_FP_ILLEGAL
 
 /* backend.c */
 const char *vhe_rs_hook_lookup(void);
 bool vhe_rs_enabled(void);
 const char *vhe_rs_parts(void);
-void vhe_rs_stat_inc(unsigned int stat);
-int vhe_rs_backend_register(unsigned int part_mask);
-void vhe_rs_backend_unregister(void);
+void vhe_rs_stat_inc(enum vhe_rs_stat stat);
+void vhe_rs_report(enum vhe_rs_stat stat);
+int vhe_rs_backend_register(const struct kvm_vhe_backend_ops *ops);
+void vhe_rs_backend_unregister(const struct kvm_vhe_backend_ops *ops);
 unsigned long vhe_rs_percpu_host_data(void);
 unsigned long vhe_rs_percpu_stats(void);
-unsigned int vhe_rs_nr_stats(void);
 bool vhe_rs_system_supports_fpsimd(void);
 bool vhe_rs_foreign_fpstate(void);
 void vhe_rs_save_and_flush_cpu_fp(void);
@@ -74,22 +84,12 @@ void vhe_rs_bind_guest_fp(struct kvm_vcpu *vcpu);
 bool vhe_rs_vcpu_has_sve(const struct kvm_vcpu *vcpu);
 unsigned long vhe_rs_local_irq_save(void);
 void vhe_rs_local_irq_restore(unsigned long flags);
+bool vhe_rs_irqs_disabled(void);
+void vhe_rs_bug_on_no_mm(void);
 unsigned int vhe_rs_vcpu_features(struct kvm_vcpu *vcpu);
-unsigned int vhe_rs_nr_vcpu_features(void);
 bool vhe_rs_cap(enum vhe_rs_cap cap);
 void vhe_rs_vcpu_set_sysregs_on_cpu(struct kvm_vcpu *vcpu, bool on);
 void vhe_rs_vcpu_set_pmuserenr_on_cpu(struct kvm_vcpu *vcpu, bool on);
 void vhe_rs_vcpu_stage2(struct kvm_vcpu *vcpu, u64 *vtcr, u64 *vttbr);
-
-/* Rust (rust/backend.rs): the backend's steps. */
-bool vhe_rs_vm_init(struct kvm *kvm);
-bool vhe_rs_vm_supported(struct kvm *kvm);
-void vhe_rs_vm_destroy(struct kvm *kvm);
-void vhe_rs_load_fp(struct kvm_vcpu *vcpu);
-void vhe_rs_ctxflush_fp(struct kvm_vcpu *vcpu);
-void vhe_rs_ctxsync_fp(struct kvm_vcpu *vcpu);
-void vhe_rs_put_fp(struct kvm_vcpu *vcpu);
-void vhe_rs_vcpu_load(struct kvm_vcpu *vcpu);
-void vhe_rs_vcpu_put(struct kvm_vcpu *vcpu);
 
 #endif

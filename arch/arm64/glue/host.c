@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vhe-rs: C glue for facts about the host that only C can ask (static inlines,
- * final capabilities). Called from rust/host.rs once, at module init.
+ * final capabilities). Called from rust/kvm/host.rs once, at module init.
  */
 #include <asm/cpufeature.h>
 #include <asm/virt.h>

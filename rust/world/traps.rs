@@ -17,9 +17,9 @@
 //! [`RegAccess`], kernel state through [`TrapContext`]; every constant comes from
 //! the kernel being built (`rust/gen/sysregs.in`, `arch/arm64/tools/sysreg`).
 
-use crate::sysreg::{
-    self, consts, RegAccess, SysReg, HCRX_EL2, HFGWTR_EL2, HSTR_EL2, ID_AA64PFR0_EL1, MDCR_EL2,
-    PMSELR_EL0, PMUSERENR_EL0, VTCR_EL2, VTTBR_EL2,
+use crate::arch::{
+    consts, RegAccess, HCRX_EL2, HFGWTR_EL2, HSTR_EL2, ID_AA64PFR0_EL1, MDCR_EL2,
+    PMSELR_EL0, PMUSERENR_EL0,
 };
 
 /// What the host CPUs have, as far as the load-time traps care: final
@@ -54,7 +54,7 @@ pub enum FgtGroup {
     Hafgrtr,
 }
 
-crate::sysregs::cpu_regs! {
+crate::arch::cpu_regs! {
     /// A fine-grained trap register (HAFGRTR_EL2 only on CPUs with AMU).
     FgtReg {
         HFGRTR_EL2, HFGWTR_EL2, HFGITR_EL2, HDFGRTR_EL2, HDFGWTR_EL2, HAFGRTR_EL2,
@@ -120,18 +120,6 @@ pub trait TrapContext {
     /// Sets or clears the vCPU's `PMUSERENR_ON_CPU` flag.
     fn set_pmuserenr_on_cpu(&mut self, on: bool);
 
-    /// The stage-2 translation of the vCPU's current MMU (`vcpu->arch.hw_mmu`):
-    /// its VTCR_EL2 and VTTBR_EL2 (`kvm_get_vttbr()`: table base, VMID, CnP).
-    fn stage2(&self) -> Stage2;
-}
-
-/// A stage-2 translation as the CPU takes it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stage2 {
-    /// VTCR_EL2.
-    pub vtcr: u64,
-    /// VTTBR_EL2.
-    pub vttbr: u64,
 }
 
 /// Whether this CPU implements the Activity Monitors (`cpu_has_amu()`: the C
@@ -231,19 +219,5 @@ pub fn deactivate<C: TrapContext, A: RegAccess>(ctx: &mut C, regs: &mut A) {
                 f.reg.write(regs, ctx.host_saved(HostSaved::Fgt(f.reg)));
             }
         }
-    }
-}
-
-/// `__load_stage2()`: the vCPU's stage-2 translation on the CPU, kept there
-/// until put (the TLB maintenance of `vhe/tlb.c` relies on it).
-pub fn load_stage2<C: TrapContext, A: RegAccess>(ctx: &C, regs: &mut A) {
-    let s2 = ctx.stage2();
-    regs.write_raw::<VTCR_EL2::Reg>(s2.vtcr);
-    regs.write_raw::<VTTBR_EL2::Reg>(s2.vttbr);
-    // Errata 1165522, 1319367 and 1530923: the stage-2 writes must have taken
-    // effect before the guest's EL1&0 translation regime can be used (a
-    // speculative AT could otherwise allocate TLB entries for the wrong VMID).
-    if ctx.trap_caps().speculative_at {
-        regs.isb();
     }
 }

@@ -3,7 +3,7 @@
 //! A simulated register file for host tests: the [`RegAccess`] that `cargo test`
 //! passes where the module passes the real CPU. Host only (uses `std`).
 
-use crate::sysreg::{RegAccess, SysReg};
+use crate::arch::{RegAccess, SysReg};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One access made through the simulated register file, in order.

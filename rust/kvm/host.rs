@@ -3,12 +3,8 @@
 //! Facts about the host, asked once at module init through the C glue
 //! (`arch/arm64/glue/host.c`, `arch/arm64/glue/backend.c`).
 
+use super::glue;
 use core::ffi::{c_char, CStr};
-
-extern "C" {
-    fn vhe_rs_host_unsupported() -> *const c_char;
-    fn vhe_rs_hook_lookup() -> *const c_char;
-}
 
 /// `None` for NULL, else the static string the glue returned.
 ///
@@ -25,7 +21,7 @@ unsafe fn static_str(p: *const c_char) -> Option<&'static CStr> {
 pub(crate) fn unsupported_reason() -> Option<&'static CStr> {
     // SAFETY: `vhe_rs_host_unsupported` takes no arguments, reads only final
     // (boot-time) capabilities and returns NULL or a static string literal.
-    unsafe { static_str(vhe_rs_host_unsupported()) }
+    unsafe { static_str(glue::vhe_rs_host_unsupported()) }
 }
 
 /// Looks up, by name, what the module needs from the kernel's hook series
@@ -35,5 +31,18 @@ pub(crate) fn missing_hook_symbol() -> Option<&'static CStr> {
     // SAFETY: `vhe_rs_hook_lookup` is called once, from module init, before
     // the backend is registered (nothing reads what it fills in yet); it
     // returns NULL or the symbol's name, a static string literal.
-    unsafe { static_str(vhe_rs_hook_lookup()) }
+    unsafe { static_str(glue::vhe_rs_hook_lookup()) }
+}
+
+/// The `parts` module parameter.
+pub(crate) fn parts_param() -> &'static CStr {
+    // SAFETY: `parts` is a read-only (0444) charp parameter: its string lives as
+    // long as the module and is NUL-terminated.
+    unsafe { CStr::from_ptr(glue::vhe_rs_parts()) }
+}
+
+/// Whether new VMs take the backend (the `enable` module parameter).
+pub(crate) fn enabled() -> bool {
+    // SAFETY: reads the `enable` module parameter.
+    unsafe { glue::vhe_rs_enabled() }
 }

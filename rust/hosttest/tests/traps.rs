@@ -17,17 +17,18 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::rc::Rc;
-use vhe_rs_host::loadput::{self, LoadContext};
-use vhe_rs_host::sim::{Event, SimRegs};
-use vhe_rs_host::sysreg::{
+use vhe_rs_hosttest::world::loadput::{self, LoadContext};
+use vhe_rs_hosttest::sim::{Event, SimRegs};
+use vhe_rs_hosttest::arch::{
     consts, RegAccess, SysReg, HAFGRTR_EL2, HCRX_EL2, HDFGRTR_EL2, HDFGWTR_EL2, HFGITR_EL2,
     HFGRTR_EL2, HFGWTR_EL2, HSTR_EL2, ID_AA64PFR0_EL1, MDCR_EL2, PMSELR_EL0, PMUSERENR_EL0,
     VTCR_EL2, VTTBR_EL2,
 };
-use vhe_rs_host::sysregs::{
+use vhe_rs_hosttest::world::sysreg_sr::{
     self, CpuReg, Feature, Features, Group, SysregContext, VcpuSlot, TABLE,
 };
-use vhe_rs_host::traps::{self, FgtGroup, FgtReg, HostSaved, Stage2, TrapCaps, TrapContext, FGT};
+use vhe_rs_hosttest::world::stage2::{Stage2, Stage2Context};
+use vhe_rs_hosttest::world::traps::{self, FgtGroup, FgtReg, HostSaved, TrapCaps, TrapContext, FGT};
 
 // ---------------------------------------------------------------------------
 // A deterministic generator.
@@ -396,6 +397,9 @@ impl TrapContext for Vcpu {
         self.pmuserenr_on_cpu = on;
         self.mark(Mark::PmuserenrOnCpu(on));
     }
+}
+
+impl Stage2Context for Vcpu {
     fn stage2(&self) -> Stage2 {
         self.stage2
     }
@@ -420,7 +424,7 @@ impl LoadContext for Vcpu {
 // Set-up helpers.
 
 /// `ID_AA64PFR0_EL1.AMU` values: absent, and two ways of being present.
-fn amu_values() -> [(bool, vhe_rs_host::sysreg::FieldValue<ID_AA64PFR0_EL1::Reg>); 3] {
+fn amu_values() -> [(bool, vhe_rs_hosttest::arch::FieldValue<ID_AA64PFR0_EL1::Reg>); 3] {
     [
         (false, ID_AA64PFR0_EL1::AMU::NI),
         (true, ID_AA64PFR0_EL1::AMU::IMP),
@@ -486,7 +490,7 @@ struct HostTraps {
 /// VHE host runs with, and the given AMU field).
 fn host_cpu(
     rng: &mut Rng,
-    amu: vhe_rs_host::sysreg::FieldValue<ID_AA64PFR0_EL1::Reg>,
+    amu: vhe_rs_hosttest::arch::FieldValue<ID_AA64PFR0_EL1::Reg>,
 ) -> (SimRegs, HostTraps) {
     let mut regs = SimRegs::new();
     for r in CpuReg::ALL {
@@ -1224,8 +1228,8 @@ fn assert_traps_inside_window(what: &str, tl: &[Step], (off, on): (usize, usize)
 #[test]
 fn load_and_put_follow_kvm_vcpu_load_put_vhe() {
     let mut rng = Rng(0x7a95_0008);
-    let tpidr = <vhe_rs_host::sysreg::TPIDR_EL0::Reg as SysReg>::NAME;
-    let tpidrro = <vhe_rs_host::sysreg::TPIDRRO_EL0::Reg as SysReg>::NAME;
+    let tpidr = <vhe_rs_hosttest::arch::TPIDR_EL0::Reg as SysReg>::NAME;
+    let tpidrro = <vhe_rs_hosttest::arch::TPIDRRO_EL0::Reg as SysReg>::NAME;
     for caps in all_caps() {
         for f in all_features() {
             let (_, amu_field) = amu_values()[rng.below(3) as usize];
@@ -1281,7 +1285,7 @@ fn load_and_put_follow_kvm_vcpu_load_put_vhe() {
                     _ => None,
                 })
                 .collect();
-            let plan: Vec<&str> = sysregs::load_plan(f).map(|e| e.cpu.name()).collect();
+            let plan: Vec<&str> = sysreg_sr::load_plan(f).map(|e| e.cpu.name()).collect();
             assert_eq!(guest_writes, plan, "{what}: load's sysreg writes");
             if f.has(Feature::El1Is32Bit) {
                 let last32 = guest_writes
@@ -1344,14 +1348,14 @@ fn load_and_put_follow_kvm_vcpu_load_put_vhe() {
                 .copied()
                 .filter(|s| *s != Step::Reg(Event::DmbSy))
                 .collect();
-            let mut want: Vec<Step> = sysregs::put_plan(f)
+            let mut want: Vec<Step> = sysreg_sr::put_plan(f)
                 .map(|e| Step::Reg(Event::Read(e.cpu.name())))
                 .collect();
-            want.push(Step::Reg(w::<vhe_rs_host::sysreg::TPIDR_EL0::Reg>(
-                vcpu.host[&VcpuSlot::Sys(sysregs::VcpuSysReg::TPIDR_EL0)],
+            want.push(Step::Reg(w::<vhe_rs_hosttest::arch::TPIDR_EL0::Reg>(
+                vcpu.host[&VcpuSlot::Sys(sysreg_sr::VcpuSysReg::TPIDR_EL0)],
             )));
-            want.push(Step::Reg(w::<vhe_rs_host::sysreg::TPIDRRO_EL0::Reg>(
-                vcpu.host[&VcpuSlot::Sys(sysregs::VcpuSysReg::TPIDRRO_EL0)],
+            want.push(Step::Reg(w::<vhe_rs_hosttest::arch::TPIDRRO_EL0::Reg>(
+                vcpu.host[&VcpuSlot::Sys(sysreg_sr::VcpuSysReg::TPIDRRO_EL0)],
             )));
             want.push(Step::Ctx(Mark::SysregsOnCpu(false)));
             want.push(Step::Ctx(Mark::Running(false)));
@@ -1390,7 +1394,7 @@ fn user_regs() -> Vec<CpuReg> {
 
 /// The entries that must hold the guest's value on the CPU after load: the live
 /// ones the C loads for these features.
-fn live_loaded(f: Features) -> Vec<&'static sysregs::Entry> {
+fn live_loaded(f: Features) -> Vec<&'static sysreg_sr::Entry> {
     TABLE
         .iter()
         .filter(|e| e.live && e.is_deferred() && f.allows(e.gate))
@@ -1443,7 +1447,7 @@ fn load_then_put_is_identity() {
             for e in live_loaded(f) {
                 if let VcpuSlot::Sys(r) = e.vcpu {
                     let mut probe = cpu.0.borrow().clone();
-                    assert_eq!(sysregs::read_from_cpu(&mut probe, r), Some(guest0[&e.vcpu]));
+                    assert_eq!(sysreg_sr::read_from_cpu(&mut probe, r), Some(guest0[&e.vcpu]));
                 }
             }
 

@@ -8,11 +8,11 @@
 //! KVM_RUN, with and without SVE: after each event neither the host's nor the
 //! guest's latest FP values are lost, and neither side ever reads the other's.
 
-use vhe_rs_host::fp::{self, FpAction, FpContext, FpEvent, FpHypContext, FpIllegal, FpOwner};
-use vhe_rs_host::sim::SimRegs;
+use vhe_rs_hosttest::world::fp::{self, FpAction, FpContext, FpEvent, FpHypContext, FpIllegal, FpOwner};
+use vhe_rs_hosttest::sim::SimRegs;
 use std::cell::RefCell;
 use std::rc::Rc;
-use vhe_rs_host::sysreg::{RegAccess, SysReg, ZCR_EL12, ZCR_EL2};
+use vhe_rs_hosttest::arch::{RegAccess, SysReg, ZCR_EL12, ZCR_EL2};
 
 const DEPTH: usize = 10;
 const HOST_VQ: u64 = 8;
@@ -76,6 +76,8 @@ struct World {
     phase: Phase,
     cpu: Cpu,
     traps: u32,
+    /// Events the FP logic reported as impossible ([`FpContext::illegal`]).
+    illegal: Vec<FpIllegal>,
 }
 
 /// The CPU's registers, shared between the model's kernel side (which checks the
@@ -147,6 +149,7 @@ impl World {
             phase: Phase::HostUser,
             cpu: Cpu::new(ZCR_EL2::LEN.val(HOST_VQ - 1).value(), 0x1),
             traps: 0,
+            illegal: Vec::new(),
         }
     }
 
@@ -278,6 +281,9 @@ impl World {
         if self.owner == FpOwner::HostOwned {
             return Err("HostOwned reached on VHE".into());
         }
+        if let Some(e) = self.illegal.first() {
+            return Err(format!("impossible event reported: {e:?}"));
+        }
         if self.owner == FpOwner::GuestOwned && !self.foreign && self.phase != Phase::HostUser && self.regs != g {
             return Err("owner says guest, registers are not the guest's".into());
         }
@@ -309,6 +315,9 @@ impl FpContext for World {
     }
     fn vcpu_has_sve(&self) -> bool {
         self.sve
+    }
+    fn illegal(&mut self, e: FpIllegal) {
+        self.illegal.push(e);
     }
 }
 
@@ -410,6 +419,21 @@ fn illegal_transitions_are_rejected() {
         assert_eq!(owner.next(FpEvent::Load).unwrap().0, FpOwner::Free);
         assert_eq!(owner.next(FpEvent::Put).unwrap().0, FpOwner::Free);
     }
+}
+
+#[test]
+fn impossible_trap_is_reported_once_and_changes_nothing() {
+    let mut w = World::new(false);
+    w.apply(Ev::Load).unwrap();
+    w.apply(Ev::Enter).unwrap();
+    let mut cpu = w.cpu.handle();
+    assert!(fp::handle_trap(&mut w, &mut cpu, false));
+    assert!(w.illegal.is_empty());
+    // FP is not trapped while the guest owns it: a second trap is a bug.
+    let regs = w.regs;
+    assert!(!fp::handle_trap(&mut w, &mut cpu, false));
+    assert_eq!(w.illegal, vec![FpIllegal { owner: FpOwner::GuestOwned, event: FpEvent::Trap }]);
+    assert_eq!((w.owner, w.regs), (FpOwner::GuestOwned, regs), "nothing moved");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The sysreg layer: typed system registers and the only `mrs`/`msr` in vhe-rs.
+//! Typed system registers and the only `mrs`/`msr` in vhe-rs (the register layer,
+//! [`crate::arch`]).
 //!
 //! Every register is a zero-sized type generated from the kernel being built
 //! (`tools/gen-sysregs.py`: the kernel's `arch/arm64/tools/sysreg` and, for the
@@ -15,7 +16,7 @@
 //! Code above this layer is written against [`RegAccess`]: the module passes the
 //! real CPU ([`Cpu`], aarch64 only), host tests pass a simulated register file.
 //! This file uses `core` only, so the same source builds into the module and into
-//! the host test crate (`rust/host`).
+//! the host test crate (`rust/hosttest`).
 
 use core::marker::PhantomData;
 use core::ops::BitOr;
@@ -25,7 +26,7 @@ use core::ops::BitOr;
 /// of the C headers) and `consts`.
 #[allow(clippy::all, rustdoc::all, unreachable_pub)]
 pub mod defs {
-    include!("generated/sysregs.rs");
+    include!("../generated/sysregs.rs");
 }
 
 pub use defs::consts;
@@ -63,7 +64,7 @@ pub trait SysReg: Copy {
 #[macro_export]
 macro_rules! sysreg_impl {
     ($ty:ident, $name:literal, $enc:literal, $asm:literal) => {
-        impl $crate::sysreg::SysReg for $ty {
+        impl $crate::arch::SysReg for $ty {
             const NAME: &'static str = $name;
             const ENCODING: u32 = $enc;
 

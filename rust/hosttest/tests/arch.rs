@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use vhe_rs_host::sim::{Event, SimRegs};
-use vhe_rs_host::sysreg::{self, defs, RegAccess, SysReg, Value, HCR_EL2, ZCR_EL2};
+use vhe_rs_hosttest::sim::{Event, SimRegs};
+use vhe_rs_hosttest::arch::{self, defs, RegAccess, SysReg, Value, HCR_EL2, ZCR_EL2};
 
 fn kdir() -> PathBuf {
     std::env::var_os("KDIR")
@@ -165,5 +165,5 @@ fn modify_writes_only_changes() {
     assert_eq!(regs.get::<HCR_EL2::Reg>(), Some(want));
     assert!(regs.unset_reads.is_empty());
     assert_eq!(<HCR_EL2::Reg as SysReg>::NAME, "HCR_EL2");
-    let _ = sysreg::consts::CURRENT_EL_EL2;
+    let _ = arch::consts::CURRENT_EL_EL2;
 }

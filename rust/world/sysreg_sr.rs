@@ -18,7 +18,7 @@
 //!   groups of `sysreg-sr.h` touch, but [`restore_deferred`] and
 //!   [`save_deferred`] leave them alone);
 //! * [`Group::Fp`] is ZCR_EL1, which the kernel lists as live on the CPU (see
-//!   below) but which the FP lazy switch (`crate::fp`) moves, not these groups.
+//!   below) but which the FP lazy switch (`crate::world::fp`) moves, not these groups.
 //!
 //! While the vCPU's `SYSREGS_ON_CPU` flag is set, `vcpu_read_sys_reg()` and
 //! `vcpu_write_sys_reg()` (`arch/arm64/kvm/sys_regs.c`) access the registers that
@@ -34,7 +34,7 @@
 //! [`RegAccess`] with the types generated from the kernel ([`CpuReg`] names them),
 //! the vCPU's saved state through [`SysregContext`]. No `unsafe`.
 
-use crate::sysreg::{self, RegAccess, SysReg};
+use crate::arch::{cpu_regs, RegAccess};
 
 /// Declares [`VcpuSysReg`]: the `enum vcpu_sysreg` indices (`asm/kvm_host.h`)
 /// this file uses, by their C names.
@@ -62,21 +62,16 @@ macro_rules! vcpu_sysregs {
                 }
             }
 
-            /// The index as the kernel being built numbers it (`vcpu_sysreg_*` of
-            /// the bindings): what `__vcpu_sys_reg(vcpu, r)` takes.
-            #[cfg(CONFIG_KVM)]
-            pub const fn index(self) -> kernel::bindings::vcpu_sysreg {
-                kernel::macros::paste! {
-                    match self {
-                        $(VcpuSysReg::$name => kernel::bindings::[<vcpu_sysreg_ $name>],)*
-                    }
-                }
-            }
         }
     };
 }
 
-vcpu_sysregs! {
+/// Calls the macro `$m` with every `enum vcpu_sysreg` name vhe-rs uses: the
+/// one list, from which this module declares [`VcpuSysReg`] and the binding
+/// layer maps each to the kernel's index (`crate::kvm`).
+macro_rules! with_vcpu_sysregs {
+    ($m:ident) => {
+        $m! {
     MPIDR_EL1, SCTLR_EL1, CPACR_EL1, TTBR0_EL1, TTBR1_EL1, TCR_EL1, TCR2_EL1,
     PIR_EL1, PIRE0_EL1, POR_EL1, ESR_EL1, AFSR0_EL1, AFSR1_EL1, FAR_EL1, MAIR_EL1,
     VBAR_EL1, CONTEXTIDR_EL1, AMAIR_EL1, CNTKCTL_EL1, PAR_EL1, TPIDR_EL1, TFSR_EL1,
@@ -85,61 +80,14 @@ vcpu_sysregs! {
     DACR32_EL2, IFSR32_EL2, DBGVCR32_EL2,
     MDSCR_EL1, POR_EL0, DISR_EL1,
     ZCR_EL1,
-}
-
-/// Declares an enum of CPU registers, each variant one of the register types
-/// generated into `crate::sysreg` (so its encoding is the kernel's), with its
-/// name, encoding, `read` and `write`: registers as data. Used for [`CpuReg`] and
-/// for `crate::traps::FgtReg`.
-macro_rules! cpu_regs {
-    ($(#[$doc:meta])* $enum:ident { $($name:ident),* $(,)? }) => {
-        $(#[$doc])*
-        #[allow(non_camel_case_types)]
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum $enum {
-            $(
-                #[doc = concat!("`crate::sysreg::", stringify!($name), "`.")]
-                $name,
-            )*
-        }
-
-        impl $enum {
-            /// Every register declared here.
-            pub const ALL: &'static [$enum] = &[$($enum::$name,)*];
-
-            /// The architectural name ([`SysReg::NAME`]).
-            pub const fn name(self) -> &'static str {
-                match self {
-                    $($enum::$name => <sysreg::$name::Reg as SysReg>::NAME,)*
-                }
-            }
-
-            /// The `sys_reg()` encoding ([`SysReg::ENCODING`]).
-            pub const fn encoding(self) -> u32 {
-                match self {
-                    $($enum::$name => <sysreg::$name::Reg as SysReg>::ENCODING,)*
-                }
-            }
-
-            /// Reads the register through `regs`.
-            #[inline(always)]
-            pub fn read<A: RegAccess>(self, regs: &mut A) -> u64 {
-                match self {
-                    $($enum::$name => regs.read_raw::<sysreg::$name::Reg>(),)*
-                }
-            }
-
-            /// Writes `val` to the register through `regs`.
-            #[inline(always)]
-            pub fn write<A: RegAccess>(self, regs: &mut A, val: u64) {
-                match self {
-                    $($enum::$name => regs.write_raw::<sysreg::$name::Reg>(val),)*
-                }
-            }
         }
     };
 }
-pub(crate) use cpu_regs;
+#[allow(unused_imports)]
+pub(crate) use with_vcpu_sysregs;
+
+with_vcpu_sysregs!(vcpu_sysregs);
+
 
 // With HCR_EL2.E2H set, the `_EL1` encodings reach the EL2 registers from EL2: the
 // guest's EL1 registers are reached through the `_EL12` aliases. TPIDR_EL1,
@@ -221,7 +169,7 @@ pub enum Group {
     /// ELR_EL2/SPSR_EL2; not `sys_regs[]`, and PSTATE is translated, so not in
     /// [`TABLE`]) and DISR_EL1 (VDISR_EL2). Every entry/exit.
     El2Return,
-    /// ZCR_EL1: owned by the FP lazy switch (`crate::fp`), in no group of
+    /// ZCR_EL1: owned by the FP lazy switch (`crate::world::fp`), in no group of
     /// `sysreg-sr.h`, but listed live on the CPU by `asm/kvm_host.h`.
     Fp,
 }
@@ -480,7 +428,7 @@ pub const TABLE: &[Entry] = &[
     Entry::new(sys(VcpuSysReg::POR_EL0),           CpuReg::POR_EL0,          Group::Common,    S1POE,      Load::No,      false, false),
     // __sysreg_{save,restore}_el2_return_state: every entry/exit.
     Entry::new(sys(VcpuSysReg::DISR_EL1),          CpuReg::VDISR_EL2,        Group::El2Return, RAS,        Load::No,      false, false),
-    // FP-owned (crate::fp); live on the CPU per asm/kvm_host.h.
+    // FP-owned (crate::world::fp); live on the CPU per asm/kvm_host.h.
     Entry::new(sys(VcpuSysReg::ZCR_EL1),           CpuReg::ZCR_EL12,         Group::Fp,        G0,         Load::No,      false, true),
 ];
 
@@ -519,7 +467,7 @@ const fn table_is_consistent(t: &[Entry]) -> bool {
 
 const _: () = assert!(
     table_is_consistent(TABLE),
-    "rust/sysregs.rs: TABLE breaks a rule of table_is_consistent()"
+    "rust/world/sysreg_sr.rs: TABLE breaks a rule of table_is_consistent()"
 );
 
 /// The vCPU state these steps need, as the kernel keeps it.
@@ -677,7 +625,7 @@ const MAX_PLAN: usize = 48;
 
 const _: () = assert!(
     LOAD_LEN <= MAX_PLAN && PUT_LEN <= MAX_PLAN && USER_LEN <= MAX_PLAN,
-    "rust/sysregs.rs: a plan is longer than unrolled! covers"
+    "rust/world/sysreg_sr.rs: a plan is longer than unrolled! covers"
 );
 
 /// Calls `$f::<I, _, _>(args)` for every position `I` in `0..MAX_PLAN`.

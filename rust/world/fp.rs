@@ -6,7 +6,8 @@
 //! side in `hyp/include/hyp/switch.h` (`kvm_hyp_handle_fpsimd`,
 //! `fpsimd_lazy_switch_to_{guest,host}`), for a non-protected VHE host.
 //!
-//! The owner is per-CPU state (shared/seeds/003), kept here as [`FpOwner`]; every
+//! The owner is per-CPU state (as upstream "KVM: arm64: Exclude FP ownership
+//! from kvm_vcpu_arch" made it), kept here as [`FpOwner`]; every
 //! change of owner goes through one function, [`FpOwner::next`], over the events of
 //! [`FpEvent`], which answers the new owner and the one [`FpAction`] to perform.
 //! The steps ([`load`], [`ctxflush`], [`ctxsync`], [`put`], [`handle_trap`],
@@ -19,13 +20,14 @@
 //! the owner is [`FpOwner::Free`]; the guest runs with FP trapped; its first FP or
 //! SVE instruction traps to EL2, where [`handle_trap`] loads the guest's registers,
 //! the owner becomes [`FpOwner::GuestOwned`] and the guest re-enters at once (a
-//! shallow exit, shared/seeds/000). While the guest owns the registers, they are
+//! shallow exit, as in "KVM: arm64: Convert lazy FPSIMD context switch trap to
+//! C", 2018). While the guest owns the registers, they are
 //! bound to the CPU after each exit ([`ctxsync`]) so that the host kernel saves
 //! them into the vCPU if it needs the FP unit; [`put`] saves and flushes them.
 
 // With HCR_EL2.E2H set, the `_EL1` encodings reach the EL2 registers from EL2:
 // the guest's ZCR_EL1 is ZCR_EL12 here.
-use crate::sysreg::{RegAccess, ZCR_EL12, ZCR_EL2};
+use crate::arch::{RegAccess, ZCR_EL12, ZCR_EL2};
 
 /// Who owns the CPU's FP/SIMD/SVE registers (`host_data.fp_owner`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +131,10 @@ pub trait FpContext {
     fn foreign_fpstate(&self) -> bool;
     /// Whether the vCPU has SVE.
     fn vcpu_has_sve(&self) -> bool;
+    /// Reports an event that cannot happen in the current state (a bug in
+    /// KVM or in the backend); the step then does nothing. The module counts
+    /// it and WARNs once.
+    fn illegal(&mut self, e: FpIllegal);
 }
 
 /// What the EL2 side of the FP switch (the trap and the lazy switch around entry,
@@ -151,7 +157,7 @@ pub trait FpHypContext: FpContext {
 /// Moves the owner on `event` and returns the action, or the illegal event.
 fn step(ctx: &mut impl FpContext, event: FpEvent) -> Result<FpAction, FpIllegal> {
     let old = ctx.owner();
-    let (owner, action) = old.next(event)?;
+    let (owner, action) = old.next(event).inspect_err(|e| ctx.illegal(*e))?;
     // Most steps leave the owner as it was (every entry and exit of a guest
     // that does not use FP): no store then.
     if owner != old {

@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use vhe_rs_host::sim::{Event, SimRegs};
-use vhe_rs_host::sysregs::{
+use vhe_rs_hosttest::sim::{Event, SimRegs};
+use vhe_rs_hosttest::world::sysreg_sr::{
     self, CpuReg, Entry, Feature, Features, Group, Load, SysregContext, VcpuSlot, VcpuSysReg, TABLE,
 };
 
@@ -139,9 +139,9 @@ fn restore_then_save_is_identity() {
                 .map(|e| (e.vcpu, cpu_value(&regs, e.cpu)))
                 .collect();
             let mut vcpu = vcpu0.clone();
-            sysregs::restore_deferred(&mut vcpu, &mut regs);
+            sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
             assert!(vcpu.sysregs_on_cpu, "{f:?}: SYSREGS_ON_CPU not set by load");
-            sysregs::save_deferred(&mut vcpu, &mut regs);
+            sysreg_sr::save_deferred(&mut vcpu, &mut regs);
             assert!(
                 !vcpu.sysregs_on_cpu,
                 "{f:?}: SYSREGS_ON_CPU still set after put"
@@ -176,7 +176,7 @@ fn put_saves_what_the_guest_left() {
     for f in all_features() {
         let mut vcpu = Vcpu::random(f, &mut rng);
         let mut regs = random_cpu(&mut rng);
-        sysregs::restore_deferred(&mut vcpu, &mut regs);
+        sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
         // The guest runs and changes every register it owns.
         let mut want = vcpu.guest.clone();
         for e in TABLE.iter().filter(|e| e.put && f.allows(e.gate)) {
@@ -184,7 +184,7 @@ fn put_saves_what_the_guest_left() {
             regs.set_encoded(e.cpu.encoding(), v);
             want.insert(e.vcpu, v);
         }
-        sysregs::save_deferred(&mut vcpu, &mut regs);
+        sysreg_sr::save_deferred(&mut vcpu, &mut regs);
         assert_eq!(vcpu.guest, want, "{f:?}");
     }
 }
@@ -195,8 +195,8 @@ fn gated_registers_untouched_without_their_feature() {
     for f in all_features() {
         let mut vcpu = Vcpu::random(f, &mut rng);
         let mut regs = random_cpu(&mut rng);
-        sysregs::restore_deferred(&mut vcpu, &mut regs);
-        sysregs::save_deferred(&mut vcpu, &mut regs);
+        sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
+        sysreg_sr::save_deferred(&mut vcpu, &mut regs);
         let touched = regs.touched();
         // Exactly the deferred registers the features allow, nothing else.
         let want: BTreeSet<&str> = TABLE
@@ -228,7 +228,7 @@ fn load_restores_32bit_state_before_el1() {
     let mut rng = Rng(0x5eed_0004);
     let mut vcpu = Vcpu::random(EVERYTHING, &mut rng);
     let mut regs = random_cpu(&mut rng);
-    sysregs::restore_deferred(&mut vcpu, &mut regs);
+    sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
     let group_of = |name: &str| TABLE.iter().find(|e| e.cpu.name() == name).map(|e| e.group);
     let writes: Vec<(&str, Group)> = regs
         .log
@@ -258,7 +258,7 @@ fn load_restores_32bit_state_before_el1() {
         [Event::Read("TPIDR_EL0"), Event::Read("TPIDRRO_EL0")]
     );
     // And the writes are the load plan, in order.
-    let plan: Vec<&str> = sysregs::load_plan(EVERYTHING)
+    let plan: Vec<&str> = sysreg_sr::load_plan(EVERYTHING)
         .map(|e| e.cpu.name())
         .collect();
     let names: Vec<&str> = writes.iter().map(|(n, _)| *n).collect();
@@ -270,16 +270,16 @@ fn live_accessors_follow_the_table() {
     let mut rng = Rng(0x5eed_0005);
     let mut regs = random_cpu(&mut rng);
     for r in VcpuSysReg::ALL {
-        let e = sysregs::entry(*r).unwrap_or_else(|| panic!("{} not in the table", r.name()));
+        let e = sysreg_sr::entry(*r).unwrap_or_else(|| panic!("{} not in the table", r.name()));
         let before = cpu_value(&regs, e.cpu);
         assert_eq!(
-            sysregs::read_from_cpu(&mut regs, *r),
+            sysreg_sr::read_from_cpu(&mut regs, *r),
             e.live.then_some(before),
             "{}",
             r.name()
         );
         assert_eq!(
-            sysregs::write_to_cpu(&mut regs, *r, !before),
+            sysreg_sr::write_to_cpu(&mut regs, *r, !before),
             e.live,
             "{}",
             r.name()
@@ -314,7 +314,7 @@ fn cpu_registers_are_the_generated_ones() {
         );
     }
     for r in VcpuSysReg::ALL {
-        assert!(sysregs::entry(*r).is_some(), "{}", r.name());
+        assert!(sysreg_sr::entry(*r).is_some(), "{}", r.name());
     }
 }
 
@@ -488,14 +488,14 @@ fn live_registers_hold_the_guest_values_after_load() {
     for f in all_features() {
         let mut vcpu = Vcpu::random(f, &mut rng);
         let mut regs = random_cpu(&mut rng);
-        sysregs::restore_deferred(&mut vcpu, &mut regs);
+        sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
         let mut checked = 0;
         for (x, y) in &live {
             let reg = *VcpuSysReg::ALL
                 .iter()
                 .find(|r| r.name() == x)
                 .unwrap_or_else(|| panic!("{x} unknown"));
-            let e = sysregs::entry(reg).unwrap();
+            let e = sysreg_sr::entry(reg).unwrap();
             if e.group == Group::Fp || (e.group == Group::Aarch32 && !f.has(Feature::El1Is32Bit)) {
                 continue;
             }
@@ -508,7 +508,7 @@ fn live_registers_hold_the_guest_values_after_load() {
             );
             let mut probe = regs.clone();
             assert_eq!(
-                sysregs::read_from_cpu(&mut probe, reg),
+                sysreg_sr::read_from_cpu(&mut probe, reg),
                 Some(want),
                 "{f:?}: {x}"
             );
@@ -789,7 +789,7 @@ fn groups_match_sysreg_sr_h_saves() {
     for (func, group) in SAVES {
         let c = c_saves(&text, func);
         total += c.len();
-        let plan: Vec<_> = sysregs::put_plan(EVERYTHING).collect();
+        let plan: Vec<_> = sysreg_sr::put_plan(EVERYTHING).collect();
         assert_group_is_c(func, group, &c, &plan);
     }
     assert!(total >= 36, "only {total} saves parsed from sysreg-sr.h");
@@ -824,7 +824,7 @@ fn groups_match_sysreg_sr_h_restores() {
             assert_eq!(x, "TCR_EL1", "{func}: multi-line write of {x}");
         }
         total += c.len();
-        let plan: Vec<_> = sysregs::load_plan(EVERYTHING).collect();
+        let plan: Vec<_> = sysreg_sr::load_plan(EVERYTHING).collect();
         assert_group_is_c(func, group, &c, &plan);
     }
     assert!(total >= 37, "only {total} restores parsed from sysreg-sr.h");
@@ -864,11 +864,11 @@ fn group_order_matches_vhe_sysreg_sr_c() {
         ]
     );
     assert_eq!(
-        sysregs::LOAD_ORDER,
+        sysreg_sr::LOAD_ORDER,
         [Group::Aarch32, Group::User, Group::El1]
     );
     assert_eq!(
-        sysregs::PUT_ORDER,
+        sysreg_sr::PUT_ORDER,
         [Group::El1, Group::User, Group::Aarch32]
     );
     // And the table's Load::First registers are what __sysreg_restore_el1_state

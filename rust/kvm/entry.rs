@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The backend's entry points: the ops table handed to KVM
+//! (`struct kvm_vhe_backend_ops`, `asm/kvm_vhe_backend.h` of the hook series),
+//! built here from the chosen [`Parts`], and the callbacks in it, every one
+//! produced by one adapter ([`vcpu_callback`], [`vm_callback`]) around a safe
+//! step function, in the manner of `rust/kernel/net/phy.rs`.
+
+use super::glue::{self, Stat};
+use super::host;
+use super::stats::{self, STATS};
+use super::step::{self, with_irqs_off, Step as StepCtx};
+use super::vcpu::{Vcpu, HOST_DATA};
+use crate::arch::Cpu;
+use crate::parts::{Parts, Step};
+use crate::world::{fp, loadput};
+use kernel::bindings;
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// A step KVM calls with a vCPU.
+trait VcpuStep {
+    /// Runs the step on `vcpu`, at EL2 on a VHE host, with preemption (or
+    /// IRQs) disabled.
+    fn run(vcpu: &Vcpu);
+}
+
+/// A VM lifecycle callback.
+trait VmStep {
+    /// Runs the callback; its answer is what KVM asked.
+    fn run() -> bool;
+}
+
+/// The adapter of every vCPU step: the `extern "C"` function KVM calls.
+///
+/// # Safety
+///
+/// Called by KVM through the ops table, with the vCPU the step runs on: live,
+/// the calling thread's, preemption or IRQs disabled (the contract of
+/// `struct kvm_vhe_backend_ops`).
+unsafe extern "C" fn vcpu_callback<S: VcpuStep>(vcpu: *mut bindings::kvm_vcpu) {
+    // SAFETY: the function's contract: `vcpu` is valid for the call.
+    S::run(unsafe { Vcpu::from_raw(vcpu) })
+}
+
+/// The adapter of every VM lifecycle callback (the VM itself is not used).
+///
+/// # Safety
+///
+/// Called by KVM through the ops table.
+unsafe extern "C" fn vm_callback<S: VmStep>(_kvm: *mut bindings::kvm) -> bool {
+    S::run()
+}
+
+/// The adapter of `vm_destroy`.
+///
+/// # Safety
+///
+/// Called by KVM through the ops table.
+unsafe extern "C" fn vm_destroy_callback(_kvm: *mut bindings::kvm) {
+    stats::count_slow(Stat::VmDestroyed);
+}
+
+/// Declares the steps: a zero-sized type per step implementing [`VcpuStep`]
+/// or [`VmStep`] with the body given.
+macro_rules! steps {
+    ($($(#[$m:meta])* $kind:ident $name:ident($($arg:ident)?) $body:block)*) => {
+        $(
+            $(#[$m])*
+            struct $name;
+            steps!(@impl $kind $name($($arg)?) $body);
+        )*
+    };
+    (@impl vcpu $name:ident($vcpu:ident) $body:block) => {
+        impl VcpuStep for $name {
+            #[inline(always)]
+            fn run($vcpu: &Vcpu) $body
+        }
+    };
+    (@impl vm $name:ident() $body:block) => {
+        impl VmStep for $name {
+            fn run() -> bool $body
+        }
+    };
+}
+
+/// The context of a step on `vcpu` (see [`StepCtx::new`]).
+#[inline(always)]
+fn ctx(vcpu: &Vcpu) -> StepCtx<'_> {
+    // SAFETY: only called from the steps below, which KVM runs on `vcpu` at
+    // EL2 on a VHE host (checked at init) with preemption or IRQs disabled.
+    unsafe { StepCtx::new(vcpu) }
+}
+
+/// The context of `vcpu_load`/`vcpu_put` (see [`StepCtx::for_load`]).
+fn load_ctx(vcpu: &Vcpu) -> StepCtx<'_> {
+    // SAFETY: as for `ctx`.
+    unsafe { StepCtx::for_load(vcpu) }
+}
+
+/// This CPU's registers.
+#[inline(always)]
+fn cpu() -> Cpu {
+    // SAFETY: the steps run at EL2 on a VHE host and own the registers they
+    // move until they return.
+    unsafe { Cpu::current() }
+}
+
+steps! {
+    /// `vm_init`: at VM creation; a VM created while `enable` is off stays on C.
+    vm VmInit() {
+        let on = host::enabled();
+        if !on {
+            stats::count_slow(Stat::VmCDisabled);
+        }
+        on
+    }
+
+    /// `vm_supported`: at the VM's first KVM_RUN. Nested-virt VMs never get
+    /// here (the hook keeps them on C); every other VM is handled.
+    vm VmSupported() {
+        stats::count_slow(Stat::VmRust);
+        true
+    }
+
+    /// `load_fp` (`kvm_arch_vcpu_load_fp()`), preemption disabled.
+    vcpu LoadFp(vcpu) {
+        // SAFETY: reads a final capability.
+        if !unsafe { glue::vhe_rs_system_supports_fpsimd() } {
+            return;
+        }
+        // As `kvm_arch_vcpu_load_fp()`: a vCPU thread has an mm.
+        // SAFETY: `BUG_ON(!current->mm)`, in task context.
+        unsafe { glue::vhe_rs_bug_on_no_mm() };
+        let mut c = ctx(vcpu);
+        c.count(Stat::LoadFp);
+        fp::load(&mut c)
+    }
+
+    /// `ctxflush_fp` (`kvm_arch_vcpu_ctxflush_fp()`), IRQs off.
+    vcpu CtxflushFp(vcpu) {
+        let mut c = ctx(vcpu);
+        c.count(Stat::CtxflushFp);
+        if fp::ctxflush(&mut c) {
+            c.count(Stat::CtxflushForeign);
+        }
+    }
+
+    /// `ctxsync_fp` (`kvm_arch_vcpu_ctxsync_fp()`), IRQs off (asserted, as
+    /// the C does).
+    vcpu CtxsyncFp(vcpu) {
+        // SAFETY: reads this CPU's IRQ mask.
+        if !unsafe { glue::vhe_rs_irqs_disabled() } {
+            stats::report(Stat::CtxsyncIrqsOn);
+        }
+        let mut c = ctx(vcpu);
+        c.count(Stat::CtxsyncFp);
+        if fp::ctxsync(&mut c) {
+            c.count(Stat::CtxsyncBind);
+        }
+    }
+
+    /// `put_fp` (`kvm_arch_vcpu_put_fp()`), preemption disabled; IRQs off
+    /// around the save and flush, as the C does, so that no IPI sees the
+    /// registers half flushed.
+    vcpu PutFp(vcpu) {
+        with_irqs_off(|| {
+            let mut c = ctx(vcpu);
+            c.count(Stat::PutFp);
+            if fp::put(&mut c) {
+                c.count(Stat::PutFpSave);
+            }
+        })
+    }
+
+    /// `vcpu_load` (`kvm_vcpu_load_vhe()`), preemption disabled.
+    vcpu VcpuLoad(vcpu) {
+        let mut c = load_ctx(vcpu);
+        c.count(Stat::VcpuLoad);
+        loadput::load(&mut c, &mut cpu());
+    }
+
+    /// `vcpu_put` (`kvm_vcpu_put_vhe()`), preemption disabled.
+    vcpu VcpuPut(vcpu) {
+        let mut c = load_ctx(vcpu);
+        c.count(Stat::VcpuPut);
+        loadput::put(&mut c, &mut cpu());
+    }
+}
+
+/// The ops table KVM holds while the module is registered.
+///
+/// # Invariants
+///
+/// Written only by [`register`], before KVM can read it, and not again until
+/// [`unregister`] has returned.
+struct Ops(Opaque<bindings::kvm_vhe_backend_ops>);
+
+// SAFETY: written once before it is shared with KVM (type invariant), read-only after.
+unsafe impl Sync for Ops {}
+
+static OPS: Ops = Ops(Opaque::uninit());
+
+/// Fills `ops` for the steps of `parts`; the others stay NULL (the built-in C).
+fn fill(ops: &mut bindings::kvm_vhe_backend_ops, parts: Parts) {
+    ops.vm_init = Some(vm_callback::<VmInit>);
+    ops.vm_supported = Some(vm_callback::<VmSupported>);
+    ops.vm_destroy = Some(vm_destroy_callback);
+    for part in parts.iter() {
+        for step in part.steps {
+            match step {
+                Step::LoadFp => ops.load_fp = Some(vcpu_callback::<LoadFp>),
+                Step::CtxflushFp => ops.ctxflush_fp = Some(vcpu_callback::<CtxflushFp>),
+                Step::CtxsyncFp => ops.ctxsync_fp = Some(vcpu_callback::<CtxsyncFp>),
+                Step::PutFp => ops.put_fp = Some(vcpu_callback::<PutFp>),
+                Step::VcpuLoad => ops.vcpu_load = Some(vcpu_callback::<VcpuLoad>),
+                Step::VcpuPut => ops.vcpu_put = Some(vcpu_callback::<VcpuPut>),
+                // Not implemented: `Parts::parse` never accepts their parts.
+                Step::VcpuRun | Step::SetupDebug | Step::ClearDebug => {}
+            }
+        }
+    }
+}
+
+/// Registers the backend with KVM, taking the steps of `parts`.
+pub(crate) fn register(module: &'static ThisModule, parts: Parts) -> Result {
+    // SAFETY: called once from module init, after `host::missing_hook_symbol()`
+    // found every symbol of the hook series: both are per-CPU addresses of
+    // variables that outlive the module; no step runs before registration.
+    unsafe {
+        HOST_DATA.set(glue::vhe_rs_percpu_host_data() as usize);
+        STATS.set(glue::vhe_rs_percpu_stats() as usize);
+    }
+    step::read_caps();
+    let mut ops = bindings::kvm_vhe_backend_ops {
+        abi: bindings::KVM_VHE_BACKEND_ABI,
+        owner: module.as_ptr(),
+        name: c"vhe_rs".as_ptr(),
+        ..Default::default()
+    };
+    fill(&mut ops, parts);
+    // SAFETY: KVM does not read `OPS` before it is registered below, and the
+    // module registers once (type invariant).
+    unsafe { OPS.0.get().write(ops) };
+    // SAFETY: `OPS` is initialised and lives as long as the module, which
+    // unregisters it before it goes.
+    let ret = unsafe { glue::vhe_rs_backend_register(OPS.0.get()) };
+    if ret < 0 {
+        return Err(Error::from_errno(ret));
+    }
+    Ok(())
+}
+
+/// Unregisters the backend (module exit: no VM holds the module any more).
+pub(crate) fn unregister() {
+    // SAFETY: called once, from module exit, after a successful `register`.
+    unsafe { glue::vhe_rs_backend_unregister(OPS.0.get()) }
+}
+

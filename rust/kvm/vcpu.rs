@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `struct kvm_vcpu`, `struct kvm_cpu_context` and `struct kvm_host_data` as
+//! Rust sees them: `Opaque` wrappers reached with `from_raw`, whose methods are
+//! the only accesses to their fields.
+
+use super::glue::{self, Cap, Stat, VcpuFeature};
+use super::percpu::{CpuOffset, PerCpu};
+use super::stats;
+use crate::world::fp::FpOwner;
+use crate::world::stage2::Stage2;
+use crate::world::sysreg_sr::{Feature, Features, Spsr32, VcpuSlot, VcpuSysReg};
+use crate::world::traps::FgtGroup;
+use core::ptr::addr_of_mut;
+use kernel::bindings;
+use kernel::types::Opaque;
+
+/// The length of the array a field accessor returns, from its type.
+const fn array_len<T, const N: usize>(_field: fn(&bindings::kvm_cpu_context) -> &[T; N]) -> usize {
+    N
+}
+
+/// The length of `kvm_cpu_context::sys_regs[]` (`NR_SYS_REGS`).
+const SYS_REGS_LEN: usize = array_len(|c| &c.sys_regs);
+
+/// Declares [`vcpu_sysreg_index`] from the one list of `enum vcpu_sysreg`
+/// names (`crate::world::sysreg_sr::with_vcpu_sysregs!`), each checked at
+/// compile time to index `sys_regs[]`.
+macro_rules! vcpu_sysreg_index {
+    ($($name:ident),* $(,)?) => {
+        /// The index of `r` in `sys_regs[]` as the kernel being built numbers it
+        /// (`vcpu_sysreg_*` of the bindings): what `__vcpu_sys_reg(vcpu, r)` takes.
+        const fn vcpu_sysreg_index(r: VcpuSysReg) -> usize {
+            kernel::macros::paste! {
+                match r {
+                    $(VcpuSysReg::$name => bindings::[<vcpu_sysreg_ $name>] as usize,)*
+                }
+            }
+        }
+
+        $(
+            kernel::macros::paste! {
+                const _: () = assert!(
+                    (bindings::[<vcpu_sysreg_ $name>] as usize) < SYS_REGS_LEN,
+                    concat!(stringify!($name), " is not a slot of sys_regs[]")
+                );
+            }
+        )*
+    };
+}
+crate::world::sysreg_sr::with_vcpu_sysregs!(vcpu_sysreg_index);
+
+/// The register-context slot where the host keeps its own value of a
+/// register that the load-time traps change.
+pub(crate) fn host_sysreg(r: bindings::vcpu_sysreg) -> usize {
+    r as usize
+}
+
+/// A CPU context: the guest's (`vcpu->arch.ctxt`) or the host's
+/// (`host_data->host_ctxt`).
+///
+/// # Invariants
+///
+/// Not a nested vCPU's: `vncr_array` is NULL, so `sys_regs[]` holds every
+/// register (nested-virt VMs never reach the backend).
+#[repr(transparent)]
+pub(crate) struct CpuContext(Opaque<bindings::kvm_cpu_context>);
+
+impl CpuContext {
+    /// The address of `sys_regs[i]`, or `None` past its end.
+    #[inline(always)]
+    fn sys_reg_ptr(&self, i: usize) -> Option<*mut u64> {
+        if i >= SYS_REGS_LEN {
+            return None;
+        }
+        let regs = self.0.get();
+        // SAFETY: `regs` points to a live context (the wrapper's validity); `i` is
+        // in bounds; only addresses are formed, no reference is made.
+        Some(unsafe { addr_of_mut!((*regs).sys_regs).cast::<u64>().add(i) })
+    }
+
+    /// The address of `slot`.
+    #[inline(always)]
+    fn slot_ptr(&self, slot: VcpuSlot) -> Option<*mut u64> {
+        let c = self.0.get();
+        // SAFETY: `c` is live (the wrapper's validity); only field addresses are
+        // taken, no reference is made.
+        unsafe {
+            Some(match slot {
+                VcpuSlot::Sys(r) => return self.sys_reg_ptr(vcpu_sysreg_index(r)),
+                VcpuSlot::Spsr32(Spsr32::Abt) => addr_of_mut!((*c).spsr_abt),
+                VcpuSlot::Spsr32(Spsr32::Und) => addr_of_mut!((*c).spsr_und),
+                VcpuSlot::Spsr32(Spsr32::Irq) => addr_of_mut!((*c).spsr_irq),
+                VcpuSlot::Spsr32(Spsr32::Fiq) => addr_of_mut!((*c).spsr_fiq),
+            })
+        }
+    }
+
+    /// Reads `slot`. An index past `sys_regs[]` cannot happen (the indices are
+    /// checked at compile time); it would read 0 and be reported.
+    #[inline(always)]
+    pub(crate) fn read(&self, slot: VcpuSlot) -> u64 {
+        match self.slot_ptr(slot) {
+            // SAFETY: a live context's field; the vCPU is this thread's and the
+            // host context this CPU's (the step's, see `Step`).
+            Some(p) => unsafe { p.read() },
+            None => {
+                stats::report(Stat::BadSlot);
+                0
+            }
+        }
+    }
+
+    /// Writes `slot` (reported, as for [`CpuContext::read`], if out of bounds).
+    #[inline(always)]
+    pub(crate) fn write(&self, slot: VcpuSlot, val: u64) {
+        match self.slot_ptr(slot) {
+            // SAFETY: as for `read`.
+            Some(p) => unsafe { p.write(val) },
+            None => stats::report(Stat::BadSlot),
+        }
+    }
+
+    /// Reads `sys_regs[i]` of the host context (`ctxt_sys_reg()`).
+    #[inline(always)]
+    pub(crate) fn read_sys_reg(&self, i: usize) -> u64 {
+        match self.sys_reg_ptr(i) {
+            // SAFETY: as for `read`.
+            Some(p) => unsafe { p.read() },
+            None => {
+                stats::report(Stat::BadSlot);
+                0
+            }
+        }
+    }
+
+    /// Writes `sys_regs[i]`.
+    #[inline(always)]
+    pub(crate) fn write_sys_reg(&self, i: usize, val: u64) {
+        match self.sys_reg_ptr(i) {
+            // SAFETY: as for `read`.
+            Some(p) => unsafe { p.write(val) },
+            None => stats::report(Stat::BadSlot),
+        }
+    }
+}
+
+/// A vCPU handed to one of the backend's steps.
+///
+/// # Invariants
+///
+/// Wraps a live `struct kvm_vcpu` that KVM passed to the current step (the
+/// vCPU's thread runs it, with `vcpu->mutex` held, preemption or IRQs
+/// disabled); references do not outlive the step.
+#[repr(transparent)]
+pub(crate) struct Vcpu(Opaque<bindings::kvm_vcpu>);
+
+impl Vcpu {
+    /// Wraps the vCPU KVM passed to a step.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is the vCPU KVM passed to the step being run, valid and this
+    /// thread's for `'a`, which does not outlive the step.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::kvm_vcpu) -> &'a Self {
+        // SAFETY: `Vcpu` is `repr(transparent)` over `Opaque<kvm_vcpu>`, itself
+        // transparent over `kvm_vcpu`; validity is the caller's contract.
+        // INVARIANT: as the caller guarantees.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The raw pointer, for the glue.
+    #[inline(always)]
+    fn as_ptr(&self) -> *mut bindings::kvm_vcpu {
+        self.0.get()
+    }
+
+    /// The guest's CPU context (`vcpu->arch.ctxt`).
+    #[inline(always)]
+    pub(crate) fn ctxt(&self) -> &CpuContext {
+        // SAFETY: a field of the live vCPU (type invariant), transparent wrapper.
+        unsafe { &*addr_of_mut!((*self.as_ptr()).arch.ctxt).cast::<CpuContext>() }
+    }
+
+    /// Whether the vCPU has SVE (`vcpu_has_sve`).
+    pub(crate) fn has_sve(&self) -> bool {
+        // SAFETY: the vCPU is live (type invariant).
+        unsafe { glue::vhe_rs_vcpu_has_sve(self.as_ptr()) }
+    }
+
+    /// What the vCPU and its VM have, as far as the deferred registers care
+    /// (`ctxt_has_*()`, `vcpu_el1_is_32bit()`; RAS is the host's).
+    pub(crate) fn features(&self, ras: bool) -> Features {
+        // SAFETY: the vCPU is live (type invariant); the glue asks
+        // `kvm_has_feat()`-style questions of it and of final capabilities.
+        let bits = unsafe { glue::vhe_rs_vcpu_features(self.as_ptr()) };
+        let mut features = if ras { Features::NONE.with(Feature::Ras) } else { Features::NONE };
+        for f in VcpuFeature::ALL {
+            if bits & (1 << *f as u32) != 0 {
+                features = features.with(feature(*f));
+            }
+        }
+        features
+    }
+
+    /// `vcpu->arch.mdcr_el2`.
+    pub(crate) fn mdcr_el2(&self) -> u64 {
+        // SAFETY: the vCPU is live (type invariant).
+        unsafe { (*self.as_ptr()).arch.mdcr_el2 }
+    }
+
+    /// `vcpu->arch.hcrx_el2`.
+    pub(crate) fn hcrx_el2(&self) -> u64 {
+        // SAFETY: the vCPU is live (type invariant).
+        unsafe { (*self.as_ptr()).arch.hcrx_el2 }
+    }
+
+    /// `kvm->arch.fgu[group]` of the vCPU's VM: final once the VM has run (set
+    /// at its first KVM_RUN, before any load reaches the backend).
+    pub(crate) fn fgu(&self, group: FgtGroup) -> u64 {
+        let id = match group {
+            FgtGroup::Hfgxtr => bindings::fgt_group_id_HFGxTR_GROUP,
+            FgtGroup::Hfgitr => bindings::fgt_group_id_HFGITR_GROUP,
+            FgtGroup::Hdfgrtr => bindings::fgt_group_id_HDFGRTR_GROUP,
+            FgtGroup::Hafgrtr => bindings::fgt_group_id_HAFGRTR_GROUP,
+        };
+        // SAFETY: a live vCPU's `kvm` is its live VM (type invariant).
+        unsafe { (*(*self.as_ptr()).kvm).arch.fgu.get(id as usize).copied().unwrap_or(0) }
+    }
+
+    /// The stage-2 translation of the vCPU's current MMU (`kvm_get_vttbr()`).
+    pub(crate) fn stage2(&self) -> Stage2 {
+        let (mut vtcr, mut vttbr) = (0, 0);
+        // SAFETY: the vCPU is live (type invariant): its `hw_mmu` is its VM's
+        // stage-2 MMU; the two pointers are to locals.
+        unsafe { glue::vhe_rs_vcpu_stage2(self.as_ptr(), &mut vtcr, &mut vttbr) };
+        Stage2 { vtcr, vttbr }
+    }
+
+    /// Sets or clears the vCPU's `SYSREGS_ON_CPU` flag.
+    pub(crate) fn set_sysregs_on_cpu(&self, on: bool) {
+        // SAFETY: the vCPU is live and this thread's (type invariant).
+        unsafe { glue::vhe_rs_vcpu_set_sysregs_on_cpu(self.as_ptr(), on) }
+    }
+
+    /// Sets or clears the vCPU's `PMUSERENR_ON_CPU` flag.
+    pub(crate) fn set_pmuserenr_on_cpu(&self, on: bool) {
+        // SAFETY: the vCPU is live and this thread's (type invariant).
+        unsafe { glue::vhe_rs_vcpu_set_pmuserenr_on_cpu(self.as_ptr(), on) }
+    }
+
+    /// `fpsimd_bind_state_to_cpu()` with the vCPU's FP state, as
+    /// `kvm_arch_vcpu_ctxsync_fp()` does; IRQs are off.
+    pub(crate) fn bind_guest_fp(&self) {
+        // SAFETY: the vCPU is live and this thread's (type invariant).
+        unsafe { glue::vhe_rs_bind_guest_fp(self.as_ptr()) }
+    }
+}
+
+/// The deferred-register feature a bit of `vhe_rs_vcpu_features()` stands for.
+const fn feature(f: VcpuFeature) -> Feature {
+    match f {
+        VcpuFeature::Tcr2 => Feature::Tcr2,
+        VcpuFeature::S1pie => Feature::S1pie,
+        VcpuFeature::S1poe => Feature::S1poe,
+        VcpuFeature::Mte => Feature::Mte,
+        VcpuFeature::El1Is32Bit => Feature::El1Is32Bit,
+    }
+}
+
+/// This CPU's `struct kvm_host_data` (from the hook series).
+///
+/// # Invariants
+///
+/// The instance of the CPU the step runs on, which cannot migrate until the
+/// step returns. Another CPU may write parts of it by IPI (the PMU driver's
+/// `kvm_set_pmuserenr()`), hence `Opaque` and raw accesses.
+#[repr(transparent)]
+pub(crate) struct HostData(Opaque<bindings::kvm_host_data>);
+
+/// `kvm_host_data`, a per-CPU variable of KVM.
+pub(crate) static HOST_DATA: PerCpu<bindings::kvm_host_data> = PerCpu::new();
+
+impl HostData {
+    /// The instance of the CPU `cpu`, which the step runs on.
+    #[inline(always)]
+    pub(crate) fn on<'a>(cpu: CpuOffset) -> &'a HostData {
+        // SAFETY: `kvm_host_data` lives as long as KVM (`PerCpu` invariant),
+        // so beyond any step; `HostData` is transparent over it.
+        // INVARIANT: `cpu` is the step's CPU (`CpuOffset` invariant).
+        unsafe { &*HOST_DATA.on(cpu).cast::<HostData>() }
+    }
+
+    #[inline(always)]
+    fn as_ptr(&self) -> *mut bindings::kvm_host_data {
+        self.0.get()
+    }
+
+    /// This CPU's FP owner (`host_data.fp_owner`).
+    #[inline(always)]
+    pub(crate) fn fp_owner(&self) -> FpOwner {
+        // SAFETY: this CPU's instance (type invariant); only this CPU writes it.
+        match unsafe { (*self.as_ptr()).fp_owner } {
+            bindings::kvm_host_data_FP_STATE_GUEST_OWNED => FpOwner::GuestOwned,
+            bindings::kvm_host_data_FP_STATE_HOST_OWNED => FpOwner::HostOwned,
+            _ => FpOwner::Free,
+        }
+    }
+
+    /// Sets this CPU's FP owner.
+    #[inline(always)]
+    pub(crate) fn set_fp_owner(&self, owner: FpOwner) {
+        let v = match owner {
+            FpOwner::Free => bindings::kvm_host_data_FP_STATE_FREE,
+            FpOwner::HostOwned => bindings::kvm_host_data_FP_STATE_HOST_OWNED,
+            FpOwner::GuestOwned => bindings::kvm_host_data_FP_STATE_GUEST_OWNED,
+        };
+        // SAFETY: as for `fp_owner`.
+        unsafe { (*self.as_ptr()).fp_owner = v }
+    }
+
+    /// The host's CPU context (`host_data->host_ctxt`).
+    #[inline(always)]
+    pub(crate) fn host_ctxt(&self) -> &CpuContext {
+        // SAFETY: a field of this CPU's instance (type invariant), transparent
+        // wrapper; the host context is never a nested vCPU's.
+        unsafe { &*addr_of_mut!((*self.as_ptr()).host_ctxt).cast::<CpuContext>() }
+    }
+
+    /// The host's MDCR_EL2, saved at load (`host_debug_state.mdcr_el2`).
+    pub(crate) fn mdcr_el2(&self) -> u64 {
+        // SAFETY: this CPU's instance (type invariant).
+        unsafe { (*self.as_ptr()).host_debug_state.mdcr_el2 }
+    }
+
+    /// Saves the host's MDCR_EL2.
+    pub(crate) fn set_mdcr_el2(&self, val: u64) {
+        // SAFETY: this CPU's instance (type invariant).
+        unsafe { (*self.as_ptr()).host_debug_state.mdcr_el2 = val }
+    }
+
+    /// Sets `host_ctxt->__hyp_running_vcpu` to `vcpu`, or NULL.
+    pub(crate) fn set_running_vcpu(&self, vcpu: Option<&Vcpu>) {
+        let p = vcpu.map_or(core::ptr::null_mut(), Vcpu::as_ptr);
+        // SAFETY: this CPU's instance (type invariant).
+        unsafe { (*self.as_ptr()).host_ctxt.__hyp_running_vcpu = p }
+    }
+}
+
+/// Whether the host has the capability `cap`, asked of the kernel.
+pub(crate) fn cap(cap: Cap) -> bool {
+    // SAFETY: `vhe_rs_cap` reads a final capability or a static key.
+    unsafe { glue::vhe_rs_cap(cap) }
+}
