@@ -2,9 +2,9 @@
 
 //! The backend's entry points: the ops table handed to KVM
 //! (`struct kvm_vhe_backend_ops`, `asm/kvm_vhe_backend.h` of the hook series),
-//! built here from the chosen [`Parts`], and the callbacks in it, every one
-//! produced by one adapter ([`vcpu_callback`], [`vm_callback`]) around a safe
-//! step function, in the manner of `rust/kernel/net/phy.rs`.
+//! built here from the chosen [`Parts`], and the callbacks in it: every one is
+//! an adapter, [`vcpu_callback`] or [`vm_callback`], instantiated for a safe
+//! step declared with `steps!`, in the manner of `rust/kernel/net/phy.rs`.
 
 use super::glue::{self, Stat};
 use super::host;
@@ -25,10 +25,12 @@ trait VcpuStep {
     fn run(vcpu: &Vcpu);
 }
 
-/// A VM lifecycle callback.
+/// A VM lifecycle callback (`vm_init`, `vm_supported`, `vm_destroy`).
 trait VmStep {
-    /// Runs the callback; its answer is what KVM asked.
-    fn run() -> bool;
+    /// What KVM asked (`bool`), or nothing (`()`).
+    type Answer;
+    /// Runs the callback. The VM itself is not used.
+    fn run() -> Self::Answer;
 }
 
 /// The adapter of every vCPU step: the `extern "C"` function KVM calls.
@@ -43,32 +45,23 @@ unsafe extern "C" fn vcpu_callback<S: VcpuStep>(vcpu: *mut bindings::kvm_vcpu) {
     S::run(unsafe { Vcpu::from_raw(vcpu) })
 }
 
-/// The adapter of every VM lifecycle callback (the VM itself is not used).
+/// The adapter of every VM lifecycle callback.
 ///
 /// # Safety
 ///
-/// Called by KVM through the ops table.
-unsafe extern "C" fn vm_callback<S: VmStep>(_kvm: *mut bindings::kvm) -> bool {
+/// Called by KVM through the ops table, with the VM (not dereferenced).
+unsafe extern "C" fn vm_callback<S: VmStep>(_kvm: *mut bindings::kvm) -> S::Answer {
     S::run()
-}
-
-/// The adapter of `vm_destroy`.
-///
-/// # Safety
-///
-/// Called by KVM through the ops table.
-unsafe extern "C" fn vm_destroy_callback(_kvm: *mut bindings::kvm) {
-    stats::count_slow(Stat::VmDestroyed);
 }
 
 /// Declares the steps: a zero-sized type per step implementing [`VcpuStep`]
 /// or [`VmStep`] with the body given.
 macro_rules! steps {
-    ($($(#[$m:meta])* $kind:ident $name:ident($($arg:ident)?) $body:block)*) => {
+    ($($(#[$m:meta])* $kind:ident $name:ident($($arg:ident)?) $(-> $answer:ty)? $body:block)*) => {
         $(
             $(#[$m])*
             struct $name;
-            steps!(@impl $kind $name($($arg)?) $body);
+            steps!(@impl $kind $name($($arg)?) $(-> $answer)? $body);
         )*
     };
     (@impl vcpu $name:ident($vcpu:ident) $body:block) => {
@@ -77,9 +70,10 @@ macro_rules! steps {
             fn run($vcpu: &Vcpu) $body
         }
     };
-    (@impl vm $name:ident() $body:block) => {
+    (@impl vm $name:ident() -> $answer:ty $body:block) => {
         impl VmStep for $name {
-            fn run() -> bool $body
+            type Answer = $answer;
+            fn run() -> $answer $body
         }
     };
 }
@@ -108,7 +102,7 @@ fn cpu() -> Cpu {
 
 steps! {
     /// `vm_init`: at VM creation; a VM created while `enable` is off stays on C.
-    vm VmInit() {
+    vm VmInit() -> bool {
         let on = host::enabled();
         if !on {
             stats::count_slow(Stat::VmCDisabled);
@@ -118,9 +112,14 @@ steps! {
 
     /// `vm_supported`: at the VM's first KVM_RUN. Nested-virt VMs never get
     /// here (the hook keeps them on C); every other VM is handled.
-    vm VmSupported() {
+    vm VmSupported() -> bool {
         stats::count_slow(Stat::VmRust);
         true
+    }
+
+    /// `vm_destroy`: pairs with a successful `vm_init`.
+    vm VmDestroy() -> () {
+        stats::count_slow(Stat::VmDestroyed);
     }
 
     /// `load_fp` (`kvm_arch_vcpu_load_fp()`), preemption disabled.
@@ -205,7 +204,7 @@ static OPS: Ops = Ops(Opaque::uninit());
 fn fill(ops: &mut bindings::kvm_vhe_backend_ops, parts: Parts) {
     ops.vm_init = Some(vm_callback::<VmInit>);
     ops.vm_supported = Some(vm_callback::<VmSupported>);
-    ops.vm_destroy = Some(vm_destroy_callback);
+    ops.vm_destroy = Some(vm_callback::<VmDestroy>);
     for part in parts.iter() {
         for step in part.steps {
             match step {
