@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Write the derived console logs in tools/tests/logs/ from the recorded ones.
 
-Recorded for real with tools/vmrun.py (6.12.117, QEMU 7.2 TCG; each *.plan
+Recorded for real with tools/vmrun (6.12.117, QEMU 7.2 TCG; each *.plan
 says how): clean, skip, hang, qemu-died, panic. Derived here by editing them,
 with arm64 splat text in the kernel's own format (function names and sizes
 from this kernel's vmlinux, WARN_ON sites from its source):
