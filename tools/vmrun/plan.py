@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-"""The test plan format: parse_plan() reads it, filter_steps() narrows it.
+"""The test plan format, in one place: parse_plan() reads it, PlanWriter writes
+it (tools/mkplan.py, tools/bench), filter_steps() narrows it.
 
 Plan file
 ---------
@@ -24,6 +25,9 @@ Steps run in order with cwd /tmp and stdin /dev/null, each in its own session;
 at TIMEOUT its process group gets SIGTERM, 5 s later SIGKILL (if that kills
 it: a failure "timeout"). --filter REGEX keeps only the TEST and SKIP steps whose
 PASS/NAME matches (re.search); SH and REQUIRE-LOG steps always run.
+
+A PlanWriter checks what it writes: parse_plan() must read it back as the very
+steps it was given (a REQUIRE-LOG regex that parsing would change is quoted).
 """
 
 import dataclasses
@@ -141,3 +145,73 @@ def filter_steps(steps, regex):
         return list(steps)
     r = re.compile(regex)
     return [s for s in steps if s.kind in ("SH", "REQUIRE-LOG") or r.search(s.full)]
+
+
+MODULE = "/opt/vhe_rs.ko"   # where the initramfs puts --module
+
+
+class PlanWriter:
+    """Builds a plan's text step by step; each method returns self.
+
+    text() and write() raise PlanError unless parse_plan() reads the text back
+    as exactly the steps given (names, timeouts, commands, reasons, regexes).
+    """
+
+    def __init__(self, comment=None):
+        self.lines = [f"# {comment}"] if comment else []
+        self.want = []          # (kind, pass, name, timeout, arg) per step
+        self.pass_name = None
+
+    def _add(self, verb, name, timeout, arg, written=None):
+        fields = [verb, name] + ([str(timeout)] if timeout is not None else []) + [written or arg]
+        line = " ".join(fields)
+        if len(line.splitlines()) != 1:
+            raise PlanError(f"a plan step is one line: {line!r}")
+        self.lines.append(line)
+        self.want.append((verb, self.pass_name, name, timeout, arg))
+        return self
+
+    def pass_(self, name):
+        self.lines.append(f"PASS {name}")
+        self.pass_name = name
+        return self
+
+    def sh(self, name, timeout, command):
+        return self._add("SH", name, timeout, command.strip())
+
+    def test(self, name, timeout, command):
+        return self._add("TEST", name, timeout, command.strip())
+
+    def skip(self, name, reason):
+        return self._add("SKIP", name, None, reason.strip())
+
+    def require_log(self, name, regex):
+        quote = regex != regex.strip() or _unquote(regex) != regex
+        return self._add("REQUIRE-LOG", name, None, regex, shlex.quote(regex) if quote else None)
+
+    # Steps the generated plans share (make check's and tools/bench's).
+    def vhe_mode(self):
+        """The host kernel booted in VHE mode (every pass needs it)."""
+        return self.require_log("vhe-mode", "VHE mode initialized successfully")
+
+    def load_module(self):
+        return self.sh("insmod", 60, f"insmod {MODULE}").require_log("module-loaded", "vhe_rs: loaded")
+
+    def unload_module(self):
+        """Its statistics, then rmmod, which must log its line."""
+        return (self.sh("stats", 10, "cat /sys/kernel/debug/vhe_rs/stats")
+                .sh("rmmod", 60, "rmmod vhe_rs")
+                .require_log("module-unloaded", "vhe_rs: unloaded"))
+
+    def text(self):
+        text = "\n".join(self.lines) + "\n"
+        got = [(s.kind, s.pass_, s.name, s.timeout, s.arg) for s in parse_plan(text, "<written plan>")]
+        for g, w in zip(got + [None] * len(self.want), self.want):
+            if g != w:
+                raise PlanError(f"written plan does not read back: {w} became {g}")
+        return text
+
+    def write(self, path):
+        text = self.text()
+        with open(path, "w") as f:
+            f.write(text)
