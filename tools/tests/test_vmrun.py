@@ -236,6 +236,18 @@ class RecordedLogTest(unittest.TestCase):
     def assertStatus(self, v, expect):
         self.assertEqual({k: v[k].status for k in v}, expect)
 
+    def assertStatusOf(self, v, expect):
+        """Those steps' statuses (the others' are not checked)."""
+        self.assertEqual({k: v[k].status for k in expect}, expect)
+
+    def assertVmDied(self, v, p, bad, why, not_run):
+        """The plan stopped at step bad, which failed; each of not_run is 'not run (VM died: why)'."""
+        self.assertFalse(p.complete)
+        self.assertEqual(v[bad].status, "fail")
+        for name in not_run:
+            self.assertEqual((v[name].status, v[name].reason), ("fail", f"not run (VM died: {why})"))
+        return v[bad]
+
     def test_clean(self):
         v, results, p = verdicts("clean", "clean")
         self.assertStatus(v, {"baseline/vhe-mode": "pass", "baseline/kvm-dev": "pass", "baseline/uname": "pass",
@@ -263,43 +275,32 @@ class RecordedLogTest(unittest.TestCase):
     def test_panic_mid_test(self):
         """Real: panic_on_oom, a test fills memory. The test is named; later steps not run."""
         v, results, p = verdicts("panic", "panic")
-        self.assertFalse(p.complete)
-        self.assertEqual(v["baseline/before"].status, "pass")
-        bad = v["baseline/eat-memory"]
-        self.assertEqual(bad.status, "fail")
-        self.assertEqual(bad.reason, "kernel: Kernel panic - not syncing: Out of memory: "
-                                     "system-wide panic_on_oom is enabled")
+        oom = "Out of memory: system-wide panic_on_oom is enabled"
+        bad = self.assertVmDied(v, p, "baseline/eat-memory", f"kernel panic: {oom}",
+                                ["baseline/after", "module/insmod"])
+        self.assertEqual(bad.reason, f"kernel: Kernel panic - not syncing: {oom}")
         self.assertTrue(any("Call trace:" in x for x in bad.output))
-        for name in ("baseline/after", "module/insmod"):
-            self.assertEqual(v[name].status, "fail")
-            self.assertEqual(v[name].reason, "not run (VM died: kernel panic: Out of memory: "
-                                             "system-wide panic_on_oom is enabled)")
-        self.assertEqual(v["baseline/skipped-anyway"].status, "skip")
+        self.assertStatusOf(v, {"baseline/before": "pass", "baseline/skipped-anyway": "skip"})
         self.assertEqual(summary_line(results), "3 passed, 3 failed, 1 skipped")
 
     def test_oops_in_module(self):
         v, results, p = verdicts("oops", "oops")
-        self.assertFalse(p.complete)
-        self.assertEqual(v["module/insmod"].status, "pass")
-        self.assertEqual(v["module/module-loaded"].status, "pass")    # REQUIRE-LOG matched insmod's line
-        bad = v["module/aarch64/vcpu_width_config"]
-        self.assertEqual(bad.status, "fail")
+        bad = self.assertVmDied(v, p, "module/aarch64/vcpu_width_config", "kernel panic: Oops: Fatal exception",
+                                ["module/arch_timer", "module/rmmod", "module/module-unloaded"])
         self.assertTrue(bad.reason.startswith("kernel: Unable to handle kernel NULL pointer dereference"))
         self.assertIn("then Kernel panic - not syncing: Oops: Fatal exception", bad.reason)
-        self.assertEqual(v["baseline/aarch64/vcpu_width_config"].status, "pass")
-        for name in ("module/arch_timer", "module/rmmod", "module/module-unloaded"):
-            self.assertEqual(v[name].reason, "not run (VM died: kernel panic: Oops: Fatal exception)")
-        self.assertEqual(v["module/aarch64/vgic_lpi_stress"].status, "skip")
+        self.assertStatusOf(v, {"module/insmod": "pass",
+                                "module/module-loaded": "pass",     # REQUIRE-LOG matched insmod's line
+                                "baseline/aarch64/vcpu_width_config": "pass",
+                                "module/aarch64/vgic_lpi_stress": "skip"})
 
     def test_hang_host_timeout(self):
         """Real: the step outlived TIMEOUT+5+margin; the host killed QEMU."""
         v, results, p = verdicts("hang", "hang")
-        self.assertFalse(p.complete)
-        self.assertEqual(v["baseline/before"].status, "pass")
-        self.assertEqual(v["baseline/stuck"].status, "fail")
-        self.assertTrue(v["baseline/stuck"].reason.startswith("hang: no END marker"), v["baseline/stuck"].reason)
-        self.assertEqual(v["baseline/stuck"].output, ["stuck: starting"])
-        self.assertEqual(v["baseline/after"].reason, "not run (VM died: hang in baseline/stuck)")
+        bad = self.assertVmDied(v, p, "baseline/stuck", "hang in baseline/stuck", ["baseline/after"])
+        self.assertTrue(bad.reason.startswith("hang: no END marker"), bad.reason)
+        self.assertEqual(bad.output, ["stuck: starting"])
+        self.assertStatusOf(v, {"baseline/before": "pass"})
 
     def test_hang_log_just_stops(self):
         v, results, p = verdicts("hang-truncated", "hang")
