@@ -567,6 +567,37 @@ class CliTest(unittest.TestCase):
             self.assertEqual(r.returncode, 2)
             self.assertIn("no such file", r.stderr)
 
+    def test_live_run_with_a_stand_in_qemu(self):
+        """The live path (tools/vmrun/qemu.py) without QEMU: a script in its place
+        prints a recorded console; the run reports what --reparse would."""
+        with tempfile.TemporaryDirectory() as d:
+            fake = os.path.join(d, "qemu-system-aarch64")
+            with open(fake, "w") as f:
+                f.write(f"#!{sys.executable}\nimport sys\n"
+                        f"for line in open({os.path.join(LOGS, 'clean.console.log')!r}):\n"
+                        "    if not line.startswith('@@VHERS-HOST'):\n"
+                        "        sys.stdout.write(line)\n")
+            os.chmod(fake, 0o755)
+            for name in ("Image", "busybox"):
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(name)
+            out = os.path.join(d, "out")
+            r = self.run_cli("--qemu", fake, "--kernel", os.path.join(d, "Image"), "--busybox",
+                             os.path.join(d, "busybox"), "--plan", os.path.join(LOGS, "clean.plan"), "--out", out)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            with open(os.path.join(out, "results.json")) as f:
+                got = [(x["pass"], x["name"], x["status"]) for x in json.load(f)]
+            with open(os.path.join(out, "qemu.cmd")) as f:
+                cmd = f.read()
+            with open(os.path.join(out, "console.log")) as f:
+                console = f.read()
+        want, _, _ = verdicts("clean", "clean")
+        self.assertEqual(got, [(x.pass_, x.name, x.status) for x in want.values()])
+        self.assertEqual(r.stdout.splitlines()[-1], "6 passed, 0 failed, 1 skipped")
+        self.assertIn("ok 3 - baseline/uname", r.stdout.splitlines())
+        self.assertIn(" -monitor unix:", cmd)
+        self.assertIn("@@VHERS-HOST QEMU-EXIT rc=0", console)
+
 
 @unittest.skipUnless(os.path.isfile(IMAGE) and os.path.isfile(BUSYBOX) and shutil.which("qemu-system-aarch64"),
                      "needs build/linux/arch/arm64/boot/Image, build/busybox and qemu-system-aarch64")
