@@ -81,7 +81,7 @@ bench: $(SETUP_STAMP)
 	tools/bench
 
 run: module selftests
-	@tools/vmrun.py --kernel $(IMAGE) --busybox $(BUSYBOX) --module $(MODULE) \
+	@python3 tools/vmrun --kernel $(IMAGE) --busybox $(BUSYBOX) --module $(MODULE) \
 		--files $(SELFTESTS) --exclude kheaders --plan selftests/plan/run.plan --out $(BUILD)/vm/run; \
 	rc=$$?; echo; echo "--- from the VM's console ($(BUILD)/vm/run/console.log):"; \
 	grep -E 'VHE mode initialized|vhe_rs:|vhe_rs_smoke:' $(BUILD)/vm/run/console.log \

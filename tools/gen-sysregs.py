@@ -237,20 +237,24 @@ def emit_rust(regs_in, consts_in, sysreg_file, consts_s):
         p("}")
         p("")
 
+    def registers(group, what):
+        """Close module `group`, then the table of its registers (crate::arch::RegInfo)."""
+        p("}")
+        p("")
+        p(f"/// Every register of `{group}`, {what}.")
+        p(f"pub const {group.upper()}_REGISTERS: &[crate::arch::RegInfo] = &[")
+        for t in table[group]:
+            p("    " + t.replace("encoding: <", f"encoding: <{group}::") + ",")
+        p("];")
+        p("")
+
     p("/// Registers of the kernel's `arch/arm64/tools/sysreg`.")
     p("pub mod tools {")
     seen = set()
     for r in parse_sysreg_file(sysreg_file):
         seen.add(r["name"])
         reg(r["name"], r["op"], "arch/arm64/tools/sysreg", r["fields"], [], [], "tools", r["prefix"])
-    p("}")
-    p("")
-    p("/// Every register of `tools`, with its fields and their named values.")
-    p("pub const TOOLS_REGISTERS: &[crate::arch::RegInfo] = &[")
-    for t in table["tools"]:
-        p("    " + t.replace("encoding: <", "encoding: <tools::") + ",")
-    p("];")
-    p("")
+    registers("tools", "with its fields and their named values")
     p("/// Registers the kernel defines in C headers, named in `rust/gen/sysregs.in`.")
     p("pub mod hdr {")
     for r in regs_in:
@@ -270,14 +274,7 @@ def emit_rust(regs_in, consts_in, sysreg_file, consts_s):
             fields.append({"name": fname, "lo": lo, "width": width, "enum": []})
         values = [(cn, v[cm]) for cn, cm in r["consts"]]
         reg(r["name"], op, f"`{r['enc']}` in the kernel headers", fields, [], values, "hdr")
-    p("}")
-    p("")
-    p("/// Every register of `hdr`, with its fields.")
-    p("pub const HDR_REGISTERS: &[crate::arch::RegInfo] = &[")
-    for t in table["hdr"]:
-        p("    " + t.replace("encoding: <", "encoding: <hdr::") + ",")
-    p("];")
-    p("")
+    registers("hdr", "with its fields")
     p("/// Constants the kernel defines in C headers, named in `rust/gen/sysregs.in`.")
     p("#[allow(non_upper_case_globals, dead_code)]")
     p("pub mod consts {")

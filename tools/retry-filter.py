@@ -4,27 +4,29 @@
 
   tools/retry-filter.py PLAN RESULTS_JSON
 
-Prints a --filter regex for tools/vmrun.py matching exactly the TEST steps that
+Prints a --filter regex for tools/vmrun matching exactly the TEST steps that
 failed (including those not run because the VM died), and exits 0; exits 1
 printing nothing when there is nothing to retry or when a failure is not a
 test's own (a setup step, a REQUIRE-LOG check, a kernel splat at boot or
-shutdown): those are never retried.
+shutdown): those are never retried. Exits 2 if PLAN cannot be read or parsed
+(tools/vmrun/plan.py).
 """
 import json
+import os
 import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vmrun.plan import PlanError, read_plan  # noqa: E402
+
 
 def main(plan_path, results_path):
-    tests, pass_ = set(), None
-    for line in open(plan_path):
-        f = line.split()
-        if not f or f[0].startswith("#"):
-            continue
-        if f[0] == "PASS":
-            pass_ = f[1]
-        elif f[0] == "TEST" and pass_:
-            tests.add(f"{pass_}/{f[1]}")
+    try:
+        _, steps = read_plan(plan_path)
+    except (OSError, PlanError) as e:
+        print(f"retry-filter: {e}", file=sys.stderr)
+        return 2
+    tests = {s.full for s in steps if s.kind == "TEST"}
     retry = []
     for r in json.load(open(results_path)):
         if r["status"] != "fail":

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Write the derived console logs in tools/tests/logs/ from the recorded ones.
 
-Recorded for real with tools/vmrun.py (6.12.117, QEMU 7.2 TCG; each *.plan
+Recorded for real with tools/vmrun (6.12.117, QEMU 7.2 TCG; each *.plan
 says how): clean, skip, hang, qemu-died, panic. Derived here by editing them,
 with arm64 splat text in the kernel's own format (function names and sizes
 from this kernel's vmlinux, WARN_ON sites from its source):
@@ -53,6 +53,16 @@ REGS = [
     "x2 : 0000000000000000 x1 : ffff0000c1a4d528 x0 : 0000000000000001",
 ]
 
+# The bottom of a call trace from a KVM ioctl: the syscall path from EL0.
+IOCTL_FROM_EL0 = [
+    " __arm64_sys_ioctl+0x1b4/0xd64",
+    " invoke_syscall+0x50/0xb4",
+    " do_el0_svc+0x78/0xa0",
+    " el0_svc+0x28/0x70",
+    " el0t_64_sync_handler+0x7c/0x114",
+    " el0t_64_sync+0x14c/0x150",
+]
+
 WARNING = [
     "------------[ cut here ]------------",
     "WARNING: CPU: 1 PID: 71 at arch/arm64/kvm/arch_timer.c:280 timer_emulate+0x3c/0x15c",
@@ -70,12 +80,7 @@ WARNING = [
     " kvm_arch_vcpu_load+0x13c/0x1c8",
     " vcpu_load+0x34/0x48",
     " kvm_vcpu_ioctl+0x108/0x5e4",
-    " __arm64_sys_ioctl+0x1b4/0xd64",
-    " invoke_syscall+0x50/0xb4",
-    " do_el0_svc+0x78/0xa0",
-    " el0_svc+0x28/0x70",
-    " el0t_64_sync_handler+0x7c/0x114",
-    " el0t_64_sync+0x14c/0x150",
+] + IOCTL_FROM_EL0 + [
     "---[ end trace 0000000000000000 ]---",
 ]
 
@@ -129,12 +134,7 @@ OOPS = [
     " vhe_rs_vcpu_run+0x34/0x2c0 [vhe_rs]",
     " kvm_arch_vcpu_ioctl_run+0x2b8/0x70c",
     " kvm_vcpu_ioctl+0x3a0/0x5e4",
-    " __arm64_sys_ioctl+0x1b4/0xd64",
-    " invoke_syscall+0x50/0xb4",
-    " do_el0_svc+0x78/0xa0",
-    " el0_svc+0x28/0x70",
-    " el0t_64_sync_handler+0x7c/0x114",
-    " el0t_64_sync+0x14c/0x150",
+] + IOCTL_FROM_EL0 + [
     "Code: f9400a60 b4000a40 f9400014 aa1303e0 (f9400680) ",
     "---[ end trace 0000000000000000 ]---",
     "Kernel panic - not syncing: Oops: Fatal exception",
