@@ -29,9 +29,12 @@ PREFIX = "vhe_rs_"
 
 
 def parse_in(path):
-    """rust/gen/sysregs.in: REG, FIELD, CONST lines (see that file)."""
+    """rust/gen/sysregs.in: REG, FIELD, VALUE, CONST, ENUM and VARIANT lines
+    (see that file). An enum's variants are kept in `consts` as
+    (name, macro, enum name)."""
     regs, consts = [], []
     cur = None
+    enum = None
     for n, raw in enumerate(open(path), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -46,6 +49,10 @@ def parse_in(path):
             cur["consts"].append((w[1], w[2]))
         elif w[0] == "const" and len(w) == 3:
             consts.append((w[1], w[2]))
+        elif w[0] == "enum" and len(w) == 3:
+            enum = (w[1], w[2])
+        elif w[0] == "variant" and len(w) == 2 and enum:
+            consts.append((w[1], enum[1] + w[1], enum[0]))
         else:
             sys.exit(f"{path}:{n}: cannot parse: {raw.rstrip()}")
     return regs, consts
@@ -58,7 +65,7 @@ def c_names(regs, consts):
         names.append(r["enc"])
         names += [m for _, m in r["fields"]]
         names += [m for _, m in r["consts"]]
-    names += [m for _, m in consts]
+    names += [c[1] for c in consts]
     seen, out = set(), []
     for x in names:
         if x not in seen:
@@ -278,10 +285,45 @@ def emit_rust(regs_in, consts_in, sysreg_file, consts_s):
     p("/// Constants the kernel defines in C headers, named in `rust/gen/sysregs.in`.")
     p("#[allow(non_upper_case_globals, dead_code)]")
     p("pub mod consts {")
-    for cn, cm in consts_in:
+    for cn, cm in [c for c in consts_in if len(c) == 2]:
         p(f"    /// `{cm}`.")
         p(f"    pub const {cn}: u64 = {v[cm]:#x};")
     p("}")
+    for ename in dict.fromkeys(c[2] for c in consts_in if len(c) == 3):
+        variants = [(c[0], c[1], v[c[1]]) for c in consts_in if len(c) == 3 and c[2] == ename]
+        p("")
+        p(f"/// The `{variants[0][1].removesuffix(variants[0][0])}*` values the kernel defines, named in")
+        p("/// `rust/gen/sysregs.in`, each with the value the compiler gives it.")
+        p("#[allow(non_camel_case_types)]")
+        p("#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]")
+        p("#[repr(u8)]")
+        p(f"pub enum {ename} {{")
+        for n, m, val in variants:
+            p(f"    /// `{m}`.")
+            p(f"    {n} = {val:#x},")
+        p("}")
+        p("")
+        p(f"impl {ename} {{")
+        p("    /// Every value, in the order of `rust/gen/sysregs.in`.")
+        p(f"    pub const ALL: &'static [{ename}] = &[{', '.join(f'{ename}::{n}' for n, _, _ in variants)}];")
+        p("")
+        p("    /// The value named `raw`, if the kernel names it.")
+        p(f"    pub const fn from_raw(raw: u64) -> Option<{ename}> {{")
+        p("        match raw {")
+        for n, _, val in variants:
+            p(f"            {val:#x} => Some({ename}::{n}),")
+        p("            _ => None,")
+        p("        }")
+        p("    }")
+        p("")
+        p("    /// The kernel's name, without its prefix.")
+        p("    pub const fn name(self) -> &'static str {")
+        p("        match self {")
+        for n, _, _ in variants:
+            p(f"            {ename}::{n} => \"{n}\",")
+        p("        }")
+        p("    }")
+        p("}")
     print("\n".join(out))
 
 

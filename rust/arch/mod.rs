@@ -11,7 +11,9 @@
 //! `unsafe` (the `asm!` of the register accesses).
 
 mod cpu_regs;
+mod esr;
 mod reg;
 
 pub(crate) use cpu_regs::cpu_regs;
+pub use esr::{Ec, Esr};
 pub use reg::*;

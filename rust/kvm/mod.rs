@@ -5,8 +5,8 @@
 //!
 //! * [`glue`]: the C glue's functions and the enums it shares with Rust,
 //!   checked at build time against the C;
-//! * `vcpu`: `Vcpu`, `CpuContext` and `HostData`, `Opaque` wrappers of the
-//!   kernel's objects;
+//! * `vcpu`, `host_data`: `Vcpu`, `CpuContext` and `HostData`, `Opaque`
+//!   wrappers of the kernel's objects;
 //! * `percpu`, `stats`: per-CPU variables and the module's counters;
 //! * `step`: the one context type (`Step`) implementing every context trait
 //!   of `crate::world`;
@@ -19,6 +19,7 @@
 mod entry;
 mod glue;
 mod host;
+mod host_data;
 mod percpu;
 mod stats;
 mod step;

@@ -6,7 +6,8 @@
 use super::glue::{self, Cap, Stat};
 use super::percpu::CpuOffset;
 use super::stats;
-use super::vcpu::{cap, host_sysreg, HostData, Vcpu};
+use super::host_data::HostData;
+use super::vcpu::{cap, host_sysreg, Vcpu};
 use crate::world::fp::{FpContext, FpIllegal, FpOwner};
 use crate::world::loadput::LoadContext;
 use crate::world::stage2::{Stage2, Stage2Context};

@@ -167,3 +167,39 @@ fn modify_writes_only_changes() {
     assert_eq!(<HCR_EL2::Reg as SysReg>::NAME, "HCR_EL2");
     let _ = arch::consts::CURRENT_EL_EL2;
 }
+
+/// `Ec` names exactly the kernel's `ESR_ELx_EC_*` classes with their values,
+/// both ways; `Esr` reads EC, IL and ISS where `asm/esr.h` puts them.
+#[test]
+fn exception_classes_are_the_kernels() {
+    let d = defines("arch/arm64/include/asm/esr.h");
+    let hex = |v: &str| -> u64 {
+        let v = v.split("/*").next().unwrap().trim();
+        let v = v.trim_start_matches("UL(").trim_end_matches(')');
+        u64::from_str_radix(v.trim_start_matches("0x").trim_start_matches("0X"), 16).unwrap()
+    };
+    let kernel: HashMap<String, u64> = d
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("ESR_ELx_EC_").map(|n| (n.to_string(), v)))
+        .filter(|(n, v)| !["MAX", "SHIFT", "WIDTH", "MASK"].contains(&n.as_str()) && v.starts_with("UL("))
+        .map(|(n, v)| (n, hex(v)))
+        .collect();
+    assert!(kernel.len() > 30, "parsed too few classes: {kernel:?}");
+    let ours: HashMap<String, u64> = arch::Ec::ALL.iter().map(|e| (e.name().to_string(), *e as u64)).collect();
+    assert_eq!(ours, kernel, "Ec differs from asm/esr.h");
+    for raw in 0..64u64 {
+        let named = kernel.iter().find(|(_, v)| **v == raw).map(|(n, _)| n.as_str());
+        assert_eq!(arch::Ec::from_raw(raw).map(|e| e.name()), named, "EC {raw:#x}");
+    }
+    let num = |name: &str| -> u32 { d[name].trim_matches(|c| c == '(' || c == ')').parse().unwrap() };
+    let shift = num("ESR_ELx_EC_SHIFT");
+    assert_eq!(d["ESR_ELx_IL"], "(UL(1) << ESR_ELx_IL_SHIFT)");
+    let il = 1u64 << num("ESR_ELx_IL_SHIFT");
+    for ec in arch::Ec::ALL {
+        for (il_set, iss) in [(false, 0u64), (true, 0x1ff_ffff), (true, 0x12345)] {
+            let raw = ((*ec as u64) << shift) | if il_set { il } else { 0 } | iss;
+            let esr = arch::Esr::new(Value::from_raw(raw));
+            assert_eq!((esr.ec(), esr.il(), esr.iss()), (Some(*ec), il_set, iss), "{raw:#x}");
+        }
+    }
+}
