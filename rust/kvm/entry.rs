@@ -9,6 +9,7 @@
 use super::glue::{self, Stat};
 use super::host;
 use super::stats::{self, STATS};
+use super::task;
 use super::step::{self, with_irqs_off, Step as StepCtx};
 use super::host_data::HOST_DATA;
 use super::vcpu::Vcpu;
@@ -130,8 +131,7 @@ steps! {
             return;
         }
         // As `kvm_arch_vcpu_load_fp()`: a vCPU thread has an mm.
-        // SAFETY: `BUG_ON(!current->mm)`, in task context.
-        unsafe { glue::vhe_rs_bug_on_no_mm() };
+        task::bug_on_no_mm();
         let mut c = ctx(vcpu);
         c.count(Stat::LoadFp);
         fp::load(&mut c)
@@ -149,8 +149,7 @@ steps! {
     /// `ctxsync_fp` (`kvm_arch_vcpu_ctxsync_fp()`), IRQs off (asserted, as
     /// the C does).
     vcpu CtxsyncFp(vcpu) {
-        // SAFETY: reads this CPU's IRQ mask.
-        if !unsafe { glue::vhe_rs_irqs_disabled() } {
+        if !task::irqs_disabled() {
             stats::report(Stat::CtxsyncIrqsOn);
         }
         let mut c = ctx(vcpu);

@@ -119,14 +119,14 @@ extern "C" {
     pub(crate) fn vhe_rs_percpu_host_data() -> c_ulong;
     pub(crate) fn vhe_rs_percpu_stats() -> c_ulong;
     pub(crate) fn vhe_rs_system_supports_fpsimd() -> bool;
-    pub(crate) fn vhe_rs_foreign_fpstate() -> bool;
     pub(crate) fn vhe_rs_save_and_flush_cpu_fp();
     pub(crate) fn vhe_rs_bind_guest_fp(vcpu: *mut bindings::kvm_vcpu);
     pub(crate) fn vhe_rs_vcpu_has_sve(vcpu: *const bindings::kvm_vcpu) -> bool;
     pub(crate) fn vhe_rs_local_irq_save() -> c_ulong;
     pub(crate) fn vhe_rs_local_irq_restore(flags: c_ulong);
+    #[cfg_attr(not(CONFIG_ARM64_PSEUDO_NMI), allow(dead_code))]
     pub(crate) fn vhe_rs_irqs_disabled() -> bool;
-    pub(crate) fn vhe_rs_bug_on_no_mm();
+    pub(crate) fn vhe_rs_bug_no_mm();
     pub(crate) fn vhe_rs_vcpu_features(vcpu: *mut bindings::kvm_vcpu) -> u32;
     pub(crate) fn vhe_rs_cap(cap: Cap) -> bool;
     pub(crate) fn vhe_rs_vcpu_set_sysregs_on_cpu(vcpu: *mut bindings::kvm_vcpu, on: bool);

@@ -12,6 +12,8 @@
 //!   of `crate::world`;
 //! * `entry`: the ops table handed to KVM, built from the chosen parts, and
 //!   its callbacks, all produced by one adapter;
+//! * `task`: the current task (`current`'s flags and mm) and `irqs_disabled()`,
+//!   read inline;
 //! * `host`: facts about the host asked at init.
 //!
 //! It may import `crate::arch`, `crate::world`, `crate::parts` and `kernel`.
@@ -23,6 +25,7 @@ mod host_data;
 mod percpu;
 mod stats;
 mod step;
+mod task;
 mod vcpu;
 
 pub(crate) use entry::{register, unregister};

@@ -6,6 +6,7 @@
 use super::glue::{self, Cap, Stat};
 use super::percpu::CpuOffset;
 use super::stats;
+use super::task::Task;
 use super::host_data::HostData;
 use super::vcpu::{cap, host_sysreg, Vcpu};
 use crate::world::fp::{FpContext, FpIllegal, FpOwner};
@@ -123,9 +124,9 @@ impl FpContext for Step<'_> {
         self.vcpu.bind_guest_fp()
     }
 
+    #[inline(always)]
     fn foreign_fpstate(&self) -> bool {
-        // SAFETY: reads the current thread's TIF_FOREIGN_FPSTATE.
-        unsafe { glue::vhe_rs_foreign_fpstate() }
+        Task::current().foreign_fpstate()
     }
 
     fn vcpu_has_sve(&self) -> bool {

@@ -202,11 +202,6 @@ void vhe_rs_save_and_flush_cpu_fp(void)
 	hook.save_and_flush_cpu_state();
 }
 
-bool vhe_rs_foreign_fpstate(void)
-{
-	return test_thread_flag(TIF_FOREIGN_FPSTATE);
-}
-
 /* What kvm_arch_vcpu_ctxsync_fp() binds when the guest owns the registers. */
 void vhe_rs_bind_guest_fp(struct kvm_vcpu *vcpu)
 {
@@ -244,16 +239,19 @@ void vhe_rs_local_irq_restore(unsigned long flags)
 	local_irq_restore(flags);
 }
 
-/* kvm_arch_vcpu_ctxsync_fp() asserts this (WARN_ON_ONCE). */
+/*
+ * kvm_arch_vcpu_ctxsync_fp() asserts this (WARN_ON_ONCE). Rust reads DAIF
+ * itself, unless pseudo-NMI may mask IRQs through the GIC's PMR instead.
+ */
 bool vhe_rs_irqs_disabled(void)
 {
 	return irqs_disabled();
 }
 
-/* kvm_arch_vcpu_load_fp() asserts this. */
-void vhe_rs_bug_on_no_mm(void)
+/* kvm_arch_vcpu_load_fp()'s BUG_ON(!current->mm), which Rust found false. */
+void vhe_rs_bug_no_mm(void)
 {
-	BUG_ON(!current->mm);
+	BUG();
 }
 
 /* ---- vcpu_load / vcpu_put: what rust/world/loadput.rs asks of the kernel ---- */
