@@ -98,32 +98,34 @@ impl CpuContext {
     /// checked at compile time); it would read 0 and be reported.
     #[inline(always)]
     pub(crate) fn read(&self, slot: VcpuSlot) -> u64 {
-        match self.slot_ptr(slot) {
-            // SAFETY: a live context's field; the vCPU is this thread's and the
-            // host context this CPU's (the step's, see `Step`).
-            Some(p) => unsafe { p.read() },
-            None => {
-                stats::report(Stat::BadSlot);
-                0
-            }
-        }
+        Self::load(self.slot_ptr(slot))
     }
 
     /// Writes `slot` (reported, as for [`CpuContext::read`], if out of bounds).
     #[inline(always)]
     pub(crate) fn write(&self, slot: VcpuSlot, val: u64) {
-        match self.slot_ptr(slot) {
-            // SAFETY: as for `read`.
-            Some(p) => unsafe { p.write(val) },
-            None => stats::report(Stat::BadSlot),
-        }
+        Self::store(self.slot_ptr(slot), val)
     }
 
-    /// Reads `sys_regs[i]` of the host context (`ctxt_sys_reg()`).
+    /// Reads `sys_regs[i]` (`ctxt_sys_reg()`), as [`CpuContext::read`].
     #[inline(always)]
     pub(crate) fn read_sys_reg(&self, i: usize) -> u64 {
-        match self.sys_reg_ptr(i) {
-            // SAFETY: as for `read`.
+        Self::load(self.sys_reg_ptr(i))
+    }
+
+    /// Writes `sys_regs[i]`, as [`CpuContext::write`].
+    #[inline(always)]
+    pub(crate) fn write_sys_reg(&self, i: usize, val: u64) {
+        Self::store(self.sys_reg_ptr(i), val)
+    }
+
+    /// Reads what a `*_ptr` method found, or reports that it found nothing.
+    #[inline(always)]
+    fn load(p: Option<*mut u64>) -> u64 {
+        match p {
+            // SAFETY: a field of a live context (the wrapper's validity); the
+            // vCPU is this thread's and the host context this CPU's (the
+            // step's, see `Step`).
             Some(p) => unsafe { p.read() },
             None => {
                 stats::report(Stat::BadSlot);
@@ -132,11 +134,11 @@ impl CpuContext {
         }
     }
 
-    /// Writes `sys_regs[i]`.
+    /// Writes what a `*_ptr` method found, or reports that it found nothing.
     #[inline(always)]
-    pub(crate) fn write_sys_reg(&self, i: usize, val: u64) {
-        match self.sys_reg_ptr(i) {
-            // SAFETY: as for `read`.
+    fn store(p: Option<*mut u64>, val: u64) {
+        match p {
+            // SAFETY: as for `load`.
             Some(p) => unsafe { p.write(val) },
             None => stats::report(Stat::BadSlot),
         }
