@@ -41,6 +41,8 @@ help:
 	@echo '  make lint        clippy (the kernel'"'"'s CLIPPY=1 module build; cargo clippy on rust/hosttest)'
 	@echo '                   and rustfmt --check (the kernel'"'"'s .rustfmt.toml): no warning passes'
 	@echo '  make rustfmt     reformat the Rust sources (what `make lint` checks) with rustfmt'
+	@echo '  make rust-analyzer  write rust-project.json (the kernel'"'"'s generator, M=, plus rust/vhe.rs)'
+	@echo '                   for rust-analyzer; `make module` first makes rust/generated/ it reads'
 	@echo '  make bench       benchmarks under QEMU -icount: C vs Rust backend in one boot, and the'
 	@echo '                   kernel with vs without the patch series (builds build/linux-stock once);'
 	@echo '                   table on stdout, build/bench/report.{md,json}, rust_over_c.png'
@@ -138,6 +140,13 @@ lint-rustfmt:
 rustfmt:
 	$(RUSTFMT) $(RUSTFMT_FLAGS) $(RUST_SOURCES)
 
+# rust-project.json for rust-analyzer: the kernel's generator with this directory
+# as its external tree, then tools/rust-project.py adds the crate root it does not
+# find (rust/vhe.rs: the generator looks for a Kbuild in the root's own directory).
+rust-analyzer: kernel
+	$(KMAKE) M=$(TOP) rust-analyzer
+	tools/rust-project.py $(TOP)
+
 run: module selftests
 	@tools/vmrun.py --kernel $(IMAGE) --busybox $(BUSYBOX) --module $(MODULE) \
 		--files $(SELFTESTS) --exclude kheaders --plan selftests/plan/run.plan --out $(BUILD)/vm/run; \
@@ -153,5 +162,5 @@ distclean: clean
 	rm -rf $(BUILD)
 
 .PHONY: help setup kernel module selftests host-test patch-check vm-test check bench run clean distclean \
-	lint lint-clippy lint-hosttest lint-rustfmt rustfmt
+	lint lint-clippy lint-hosttest lint-rustfmt rustfmt rust-analyzer
 endif
