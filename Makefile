@@ -27,7 +27,7 @@ help:
 	@echo 'vhe-rs: the KVM/arm64 VHE world switch in Rust'
 	@echo
 	@echo '  make run         set up, build, boot the VHE host under QEMU, load vhe_rs, run a guest'
-	@echo '  make check       every test: host tests, patch check, upstream KVM selftests without'
+	@echo '  make check       every test: lint, host tests, patch check, upstream KVM selftests without'
 	@echo '                   and with the module, the project selftests (what .ci/run runs)'
 	@echo
 	@echo '  make setup       install the toolchain (tools/setup; idempotent)'
@@ -38,6 +38,11 @@ help:
 	@echo '  make vm-test     boot the VM and run selftests/plan/check.plan'
 	@echo '                   (TESTS=regex runs only matching tests, e.g. TESTS=hypercalls)'
 	@echo '  make patch-check checkpatch.pl on the patch series'
+	@echo '  make lint        clippy (the kernel'"'"'s CLIPPY=1 module build; cargo clippy on rust/hosttest)'
+	@echo '                   and rustfmt --check (the kernel'"'"'s .rustfmt.toml): no warning passes'
+	@echo '  make rustfmt     reformat the Rust sources (what `make lint` checks) with rustfmt'
+	@echo '  make rust-analyzer  write rust-project.json (the kernel'"'"'s generator, M=, plus rust/vhe.rs)'
+	@echo '                   for rust-analyzer; `make module` first makes rust/generated/ it reads'
 	@echo '  make bench       benchmarks under QEMU -icount: C vs Rust backend in one boot, and the'
 	@echo '                   kernel with vs without the patch series (builds build/linux-stock once);'
 	@echo '                   table on stdout, build/bench/report.{md,json}, rust_over_c.png'
@@ -80,6 +85,68 @@ check: $(SETUP_STAMP)
 bench: $(SETUP_STAMP)
 	tools/bench
 
+# Lint. Three checks; `make lint` runs each even if one before failed, and fails
+# if any did. Each is a target of its own (tools/check lint runs them one by one).
+#  lint-clippy:   the kernel's CLIPPY=1 build of the module, so with the kernel's
+#                 lints (rust_common_flags in $(KDIR)/Makefile, .clippy.toml).
+#                 Kbuild rebuilds only what changed: rust/vhe.o goes first, so
+#                 clippy-driver always runs. Any `warning:` in the output fails.
+#                 Clippy changes code generation (the kernel's general-information.rst:
+#                 not for production builds), so vhe.o is then built once more with
+#                 rustc: after `make lint`, vhe_rs.ko is what `make module` makes.
+#  lint-hosttest: cargo clippy on the host test crate, warnings denied.
+#  lint-rustfmt:  rustfmt --check, as the kernel's `make rustfmtcheck` runs it
+#                 (every .rs file but generated ones, one rustfmt call), with the
+#                 kernel's .rustfmt.toml named (these files are outside its tree).
+#                 `make rustfmt` reformats the same files.
+LINT_LOG := $(BUILD)/lint
+RUSTFMT ?= rustfmt
+RUSTFMT_FLAGS = --config-path $(KDIR)/.rustfmt.toml --edition 2021
+RUST_SOURCES = $(shell find $(TOP)/rust -path $(TOP)/rust/generated -prune \
+	-o -name target -prune -o -type f -name '*.rs' -print | sort)
+
+lint: kernel
+	@rc=0; for t in lint-clippy lint-hosttest lint-rustfmt; do \
+		$(MAKE) --no-print-directory $$t || rc=1; done; \
+	[ $$rc = 0 ] && echo 'lint: clean' || echo 'lint: FAILED (see above)' >&2; exit $$rc
+
+lint-clippy:
+	@mkdir -p $(LINT_LOG)
+	rm -f $(TOP)/rust/vhe.o
+	@echo '$(KMAKE) M=$(TOP) CLIPPY=1 modules'
+	@$(KMAKE) M=$(TOP) CLIPPY=1 modules > $(LINT_LOG)/clippy.log 2>&1; rc=$$?; \
+	cat $(LINT_LOG)/clippy.log; \
+	if [ $$rc != 0 ]; then rm -f $(TOP)/rust/vhe.o; \
+		echo 'lint: clippy (module): the build failed' >&2; exit 1; fi; \
+	echo 'lint: building vhe.o again with rustc, so that vhe_rs.ko is the usual one'; \
+	echo 'lint: (clippy-driver runs rustc with MIR optimisations off: other code)'; \
+	rm -f $(TOP)/rust/vhe.o; \
+	$(KMAKE) M=$(TOP) modules > $(LINT_LOG)/rebuild.log 2>&1 || { cat $(LINT_LOG)/rebuild.log; exit 1; }; \
+	if grep -q 'warning:' $(LINT_LOG)/clippy.log; then \
+		echo 'lint: clippy (module): warnings (none allowed)' >&2; exit 1; fi
+
+lint-hosttest:
+	CARGO_TARGET_DIR=$(BUILD)/cargo cargo clippy --manifest-path $(TOP)/rust/hosttest/Cargo.toml \
+		--all-targets -- -D warnings
+
+# (rustfmt colours its diff whenever TERM allows, even into a log file: not there.)
+lint-rustfmt:
+	@echo '$(RUSTFMT) $(RUSTFMT_FLAGS) --check $(patsubst $(TOP)/%,%,$(RUST_SOURCES))'
+	@[ -t 1 ] || color='--color never'; \
+	$(RUSTFMT) $(RUSTFMT_FLAGS) $$color --check $(RUST_SOURCES) \
+		|| { echo 'lint: rustfmt: the diff above is what `make rustfmt` would change' >&2; exit 1; }
+	@echo 'rustfmt: $(words $(RUST_SOURCES)) files, all formatted'
+
+rustfmt:
+	$(RUSTFMT) $(RUSTFMT_FLAGS) $(RUST_SOURCES)
+
+# rust-project.json for rust-analyzer: the kernel's generator with this directory
+# as its external tree, then tools/rust-project.py adds the crate root it does not
+# find (rust/vhe.rs: the generator looks for a Kbuild in the root's own directory).
+rust-analyzer: kernel
+	$(KMAKE) M=$(TOP) rust-analyzer
+	tools/rust-project.py $(TOP)
+
 run: module selftests
 	@python3 tools/vmrun --kernel $(IMAGE) --busybox $(BUSYBOX) --module $(MODULE) \
 		--files $(SELFTESTS) --exclude kheaders --plan selftests/plan/run.plan --out $(BUILD)/vm/run; \
@@ -89,10 +156,11 @@ run: module selftests
 
 clean:
 	-$(KMAKE) M=$(TOP) clean 2>/dev/null
-	rm -rf $(BUILD)/vm $(BUILD)/cargo
+	rm -rf $(BUILD)/vm $(BUILD)/cargo $(BUILD)/lint
 
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: help setup kernel module selftests host-test patch-check vm-test check bench run clean distclean
+.PHONY: help setup kernel module selftests host-test patch-check vm-test check bench run clean distclean \
+	lint lint-clippy lint-hosttest lint-rustfmt rustfmt rust-analyzer
 endif

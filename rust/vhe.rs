@@ -55,9 +55,8 @@ impl kernel::Module for VheRs {
             );
             EINVAL
         })?;
-        kvm::register(module, parts).map_err(|e| {
+        kvm::register(module, parts).inspect_err(|e| {
             pr_err!("KVM refused the backend (error {}): see the kvm message above\n", e.to_errno());
-            e
         })?;
         pr_info!("loaded on a VHE host: new VMs run these parts in Rust: {}\n", param);
         Ok(VheRs)

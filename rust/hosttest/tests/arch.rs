@@ -144,7 +144,7 @@ fn field_algebra() {
     assert_eq!(f.mask(), (1u64 << f.width()) - 1);
     let v: Value<ZCR_EL2::Reg> = Value::from_raw(u64::MAX).with(f.val(3));
     assert_eq!(v.field(f), 3);
-    assert_eq!(v.raw() & !f.mask(), u64::MAX & !f.mask());
+    assert_eq!(v.raw() & !f.mask(), !f.mask());
     // Later fields win where they overlap; others combine.
     let fv = HCR_EL2::TGE::SET | HCR_EL2::TGE::CLEAR | HCR_EL2::E2H::SET;
     assert!(fv.matches(HCR_EL2::E2H.mask()));
