@@ -224,6 +224,7 @@ impl<R> PartialEq for Value<R> {
         self.raw == other.raw
     }
 }
+impl<R> Eq for Value<R> {}
 
 impl<R: SysReg> core::fmt::Debug for Value<R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

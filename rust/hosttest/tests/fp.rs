@@ -12,7 +12,7 @@ use vhe_rs_hosttest::world::fp::{self, FpAction, FpContext, FpEvent, FpHypContex
 use vhe_rs_hosttest::sim::SimRegs;
 use std::cell::RefCell;
 use std::rc::Rc;
-use vhe_rs_hosttest::arch::{RegAccess, SysReg, ZCR_EL12, ZCR_EL2};
+use vhe_rs_hosttest::arch::{RegAccess, SysReg, Value, ZCR_EL12, ZCR_EL2};
 
 const DEPTH: usize = 10;
 const HOST_VQ: u64 = 8;
@@ -72,7 +72,7 @@ struct World {
     guest_latest: u32,
     owner: FpOwner,
     guest_fp_enabled: bool,
-    vcpu_zcr_el1: u64,
+    vcpu_zcr_el1: Value<ZCR_EL12::Reg>,
     phase: Phase,
     cpu: Cpu,
     traps: u32,
@@ -145,7 +145,7 @@ impl World {
             guest_latest: 0,
             owner: FpOwner::Free,
             guest_fp_enabled: false,
-            vcpu_zcr_el1: 0x5,
+            vcpu_zcr_el1: Value::from_raw(0x5),
             phase: Phase::HostUser,
             cpu: Cpu::new(ZCR_EL2::LEN.val(HOST_VQ - 1).value(), 0x1),
             traps: 0,
@@ -335,10 +335,10 @@ impl FpHypContext for World {
     fn vcpu_sve_max_vq(&self) -> u64 {
         GUEST_VQ
     }
-    fn vcpu_zcr_el1(&self) -> u64 {
+    fn vcpu_zcr_el1(&self) -> Value<ZCR_EL12::Reg> {
         self.vcpu_zcr_el1
     }
-    fn set_vcpu_zcr_el1(&mut self, val: u64) {
+    fn set_vcpu_zcr_el1(&mut self, val: Value<ZCR_EL12::Reg>) {
         self.vcpu_zcr_el1 = val;
     }
 }
@@ -404,7 +404,7 @@ fn sve_guest_runs_at_its_max_vl_and_keeps_its_zcr() {
     assert_eq!(w.cpu.zcr_el12(), 0x5, "the guest's ZCR_EL1 is loaded");
     w.cpu.set_zcr_el12(0x2); // the guest writes its ZCR_EL1
     w.apply(Ev::Exit).unwrap();
-    assert_eq!(w.vcpu_zcr_el1, 0x2, "ZCR_EL1 saved at exit");
+    assert_eq!(w.vcpu_zcr_el1.raw(), 0x2, "ZCR_EL1 saved at exit");
     assert_eq!(w.cpu.vl(), GUEST_VQ, "ZCR_EL2 left at the guest's max VL for the lazy save");
 }
 

@@ -20,7 +20,7 @@ use std::rc::Rc;
 use vhe_rs_hosttest::world::loadput::{self, LoadContext};
 use vhe_rs_hosttest::sim::{Event, SimRegs};
 use vhe_rs_hosttest::arch::{
-    consts, RegAccess, SysReg, HAFGRTR_EL2, HCRX_EL2, HDFGRTR_EL2, HDFGWTR_EL2, HFGITR_EL2,
+    consts, RegAccess, SysReg, Value, HAFGRTR_EL2, HCRX_EL2, HDFGRTR_EL2, HDFGWTR_EL2, HFGITR_EL2,
     HFGRTR_EL2, HFGWTR_EL2, HSTR_EL2, ID_AA64PFR0_EL1, MDCR_EL2, PMSELR_EL0, PMUSERENR_EL0,
     VTCR_EL2, VTTBR_EL2,
 };
@@ -259,8 +259,8 @@ struct Vcpu {
     workaround_1508412: bool,
     // TrapContext.
     caps: TrapCaps,
-    mdcr: u64,
-    hcrx: u64,
+    mdcr: Value<MDCR_EL2::Reg>,
+    hcrx: Value<HCRX_EL2::Reg>,
     fgu: [u64; 4],
     host_saved: BTreeMap<HostSaved, u64>,
     pmuserenr_on_cpu: bool,
@@ -289,14 +289,14 @@ impl Vcpu {
             sysregs_on_cpu: false,
             workaround_1508412: false,
             caps,
-            mdcr: rng.next(),
-            hcrx: rng.next(),
+            mdcr: Value::from_raw(rng.next()),
+            hcrx: Value::from_raw(rng.next()),
             fgu: [0; 4],
             host_saved: BTreeMap::new(),
             pmuserenr_on_cpu: false,
             stage2: Stage2 {
-                vtcr: rng.next(),
-                vttbr: rng.next(),
+                vtcr: Value::from_raw(rng.next()),
+                vttbr: Value::from_raw(rng.next()),
             },
             running: false,
             irqs_off: false,
@@ -373,10 +373,10 @@ impl TrapContext for Vcpu {
     fn trap_caps(&self) -> TrapCaps {
         self.caps
     }
-    fn vcpu_mdcr_el2(&self) -> u64 {
+    fn vcpu_mdcr_el2(&self) -> Value<MDCR_EL2::Reg> {
         self.mdcr
     }
-    fn vcpu_hcrx_el2(&self) -> u64 {
+    fn vcpu_hcrx_el2(&self) -> Value<HCRX_EL2::Reg> {
         self.hcrx
     }
     fn fgu(&self, group: FgtGroup) -> u64 {
@@ -690,9 +690,9 @@ fn activate_sets_the_vcpu_traps_and_saves_the_host() {
             "{what}: HSTR_EL2"
         );
         assert_eq!(HSTR_EL2::T15, 1 << 15, "HSTR_EL2_T(15)");
-        assert_eq!(cpu.get::<MDCR_EL2::Reg>(), c.vcpu.mdcr, "{what}: MDCR_EL2");
+        assert_eq!(cpu.get::<MDCR_EL2::Reg>(), c.vcpu.mdcr.raw(), "{what}: MDCR_EL2");
         if c.caps.hcx {
-            assert_eq!(cpu.get::<HCRX_EL2::Reg>(), c.vcpu.hcrx, "{what}: HCRX_EL2");
+            assert_eq!(cpu.get::<HCRX_EL2::Reg>(), c.vcpu.hcrx.raw(), "{what}: HCRX_EL2");
         } else {
             assert!(
                 !t.contains(<HCRX_EL2::Reg as SysReg>::NAME),
@@ -1072,10 +1072,10 @@ fn activate_and_deactivate_follow_the_c_sequence() {
         want.extend([
             Step::Reg(r::<MDCR_EL2::Reg>()),
             Step::Ctx(Mark::SetHostSaved(HostSaved::MdcrEl2)),
-            Step::Reg(w::<MDCR_EL2::Reg>(v.mdcr)),
+            Step::Reg(w::<MDCR_EL2::Reg>(v.mdcr.raw())),
         ]);
         if caps.hcx {
-            want.push(Step::Reg(w::<HCRX_EL2::Reg>(v.hcrx)));
+            want.push(Step::Reg(w::<HCRX_EL2::Reg>(v.hcrx.raw())));
         }
         if caps.fgt {
             for m in MODEL_FGT
@@ -1315,8 +1315,8 @@ fn load_and_put_follow_kvm_vcpu_load_put_vhe() {
             assert_pmuserenr_under_irqs_off(&what, &tl);
             // Then stage 2, and nothing else.
             let mut tail = vec![
-                Step::Reg(w::<VTCR_EL2::Reg>(vcpu.stage2.vtcr)),
-                Step::Reg(w::<VTTBR_EL2::Reg>(vcpu.stage2.vttbr)),
+                Step::Reg(w::<VTCR_EL2::Reg>(vcpu.stage2.vtcr.raw())),
+                Step::Reg(w::<VTTBR_EL2::Reg>(vcpu.stage2.vttbr.raw())),
             ];
             if caps.speculative_at {
                 tail.push(Step::Reg(Event::Isb));
@@ -1329,8 +1329,8 @@ fn load_and_put_follow_kvm_vcpu_load_put_vhe() {
             );
             assert!(vcpu.running && vcpu.sysregs_on_cpu, "{what}");
             assert_eq!(vcpu.pmuserenr_on_cpu, caps.pmu_v3, "{what}");
-            assert_eq!(cpu.get::<VTCR_EL2::Reg>(), vcpu.stage2.vtcr, "{what}");
-            assert_eq!(cpu.get::<VTTBR_EL2::Reg>(), vcpu.stage2.vttbr, "{what}");
+            assert_eq!(cpu.get::<VTCR_EL2::Reg>(), vcpu.stage2.vtcr.raw(), "{what}");
+            assert_eq!(cpu.get::<VTTBR_EL2::Reg>(), vcpu.stage2.vttbr.raw(), "{what}");
 
             // ---- put
             vcpu.clear_history();
@@ -1558,10 +1558,10 @@ fn two_vcpus_alternating_never_see_each_other() {
             }
             assert_eq!(
                 cpu.get::<VTTBR_EL2::Reg>(),
-                me.stage2.vttbr,
+                me.stage2.vttbr.raw(),
                 "{what}: VTTBR_EL2"
             );
-            assert_eq!(cpu.get::<MDCR_EL2::Reg>(), me.mdcr, "{what}: MDCR_EL2");
+            assert_eq!(cpu.get::<MDCR_EL2::Reg>(), me.mdcr.raw(), "{what}: MDCR_EL2");
             // The guest runs and changes its registers.
             let mut want = me.guest.clone();
             for e in TABLE.iter().filter(|e| e.put && f.allows(e.gate)) {
