@@ -399,12 +399,19 @@ fn illegal_transitions_are_rejected() {
     }
 }
 
-#[test]
-fn impossible_trap_is_reported_once_and_changes_nothing() {
+/// A guest without SVE that has just entered for the first time, and a handle
+/// on its CPU.
+fn entered() -> (World, Cpu) {
     let mut w = World::new(false);
     w.apply(Ev::Load).unwrap();
     w.apply(Ev::Enter).unwrap();
-    let mut cpu = w.cpu.clone();
+    let cpu = w.cpu.clone();
+    (w, cpu)
+}
+
+#[test]
+fn impossible_trap_is_reported_once_and_changes_nothing() {
+    let (mut w, mut cpu) = entered();
     assert!(fp::handle_trap(&mut w, &mut cpu, false));
     assert!(w.illegal.is_empty());
     // FP is not trapped while the guest owns it: a second trap is a bug.
@@ -416,10 +423,7 @@ fn impossible_trap_is_reported_once_and_changes_nothing() {
 
 #[test]
 fn sve_trap_without_sve_is_left_to_the_slow_path() {
-    let mut w = World::new(false);
-    w.apply(Ev::Load).unwrap();
-    w.apply(Ev::Enter).unwrap();
-    let mut cpu = w.cpu.clone();
+    let (mut w, mut cpu) = entered();
     assert!(!fp::handle_trap(&mut w, &mut cpu, true));
     assert_eq!(w.owner, FpOwner::Free);
     // And a handled trap writes no SVE register.

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::cpu::w;
+use common::cpu::{w, Cpu};
 use common::host::{
     all_caps, amu_values, host_cpu, random_caps, random_fgu, trap_reg_names, MODEL_FGT,
 };
@@ -274,12 +274,25 @@ fn load_and_put_follow_kvm_vcpu_load_put_vhe() {
 // ---------------------------------------------------------------------------
 // 2. load + put is the identity on the guest and on the host's user registers.
 
-fn user_regs() -> Vec<CpuReg> {
+/// The host's user registers (TPIDR_EL0, TPIDRRO_EL0) as `cpu` holds them.
+fn host_user(cpu: &Cpu) -> Vec<(CpuReg, u64)> {
     TABLE
         .iter()
         .filter(|e| e.group == Group::User)
-        .map(|e| e.cpu)
+        .map(|e| (e.cpu, cpu.get_encoded(e.cpu.encoding())))
         .collect()
+}
+
+/// `cpu` holds the host's user registers of `before` again.
+fn assert_host_user_back(what: &str, cpu: &Cpu, before: &[(CpuReg, u64)]) {
+    for (r, v) in before {
+        assert_eq!(
+            cpu.get_encoded(r.encoding()),
+            *v,
+            "{what}: host {} not back after put",
+            r.name()
+        );
+    }
 }
 
 /// The entries that must hold the guest's value on the CPU after load: the live
@@ -316,10 +329,7 @@ fn load_then_put_is_identity() {
             let mut vcpu = Vcpu::random(&cpu, f, caps, &mut rng);
             vcpu.workaround_1508412 = rng.bool();
             let guest0 = vcpu.guest.clone();
-            let host_user: Vec<(CpuReg, u64)> = user_regs()
-                .into_iter()
-                .map(|r| (r, cpu.get_encoded(r.encoding())))
-                .collect();
+            let host_user = host_user(&cpu);
             let mut regs = cpu.clone();
 
             loadput::load(&mut vcpu, &mut regs);
@@ -345,14 +355,7 @@ fn load_then_put_is_identity() {
 
             loadput::put(&mut vcpu, &mut regs);
             assert_eq!(vcpu.guest, guest0, "{f:?} {caps:?}: guest context changed");
-            for (r, v) in &host_user {
-                assert_eq!(
-                    cpu.get_encoded(r.encoding()),
-                    *v,
-                    "{f:?}: host {} not back after put",
-                    r.name()
-                );
-            }
+            assert_host_user_back(&format!("{f:?}"), &cpu, &host_user);
             assert!(cpu.unset_reads().is_empty(), "{f:?}");
         }
     }
@@ -406,10 +409,7 @@ fn two_vcpus_alternating_never_see_each_other() {
     let mut rng = Rng(0x7a95_000b);
     for round in 0..40 {
         let (cpu, host) = host_cpu(&mut rng, amu_values()[round % 3].1);
-        let host_user: Vec<(CpuReg, u64)> = user_regs()
-            .into_iter()
-            .map(|r| (r, cpu.get_encoded(r.encoding())))
-            .collect();
+        let host_user = host_user(&cpu);
         let caps = random_caps(&mut rng);
         let fa = Features::from_bits(rng.next() as u8);
         let fb = Features::from_bits(rng.next() as u8);
@@ -453,24 +453,11 @@ fn two_vcpus_alternating_never_see_each_other() {
                 me.mdcr.raw(),
                 "{what}: MDCR_EL2"
             );
-            // The guest runs and changes its registers.
-            let mut want = me.guest.clone();
-            for e in TABLE.iter().filter(|e| e.put && f.allows(e.gate)) {
-                let v = rng.next();
-                cpu.set_encoded(e.cpu.encoding(), v);
-                want.insert(e.vcpu, v);
-            }
+            let want = me.run_guest(&mut rng);
             loadput::put(me, &mut regs);
             assert_eq!(me.guest, want, "{what}: own context after put");
             assert_eq!(other.guest, other_before, "{what}: other vCPU changed");
-            for (r, v) in &host_user {
-                assert_eq!(
-                    cpu.get_encoded(r.encoding()),
-                    *v,
-                    "{what}: host {} not back after put",
-                    r.name()
-                );
-            }
+            assert_host_user_back(&what, &cpu, &host_user);
             assert_eq!(
                 cpu.get::<MDCR_EL2::Reg>(),
                 host.mdcr,

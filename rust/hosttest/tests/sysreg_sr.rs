@@ -29,6 +29,13 @@ fn random_vcpu(features: Features, rng: &mut Rng) -> (Vcpu, Cpu) {
     (Vcpu::random(&cpu, features, TrapCaps::default(), rng), cpu)
 }
 
+/// [`random_vcpu`], its deferred registers restored on the CPU.
+fn loaded_vcpu(features: Features, rng: &mut Rng) -> (Vcpu, Cpu) {
+    let (mut vcpu, mut regs) = random_vcpu(features, rng);
+    sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
+    (vcpu, regs)
+}
+
 fn cpu_value(cpu: &Cpu, r: CpuReg) -> u64 {
     cpu.get_encoded(r.encoding())
 }
@@ -92,15 +99,8 @@ fn restore_then_save_is_identity() {
 fn put_saves_what_the_guest_left() {
     let mut rng = Rng(0x5eed_0002);
     for f in all_features() {
-        let (mut vcpu, mut regs) = random_vcpu(f, &mut rng);
-        sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
-        // The guest runs and changes every register it owns.
-        let mut want = vcpu.guest.clone();
-        for e in TABLE.iter().filter(|e| e.put && f.allows(e.gate)) {
-            let v = rng.next();
-            regs.set_encoded(e.cpu.encoding(), v);
-            want.insert(e.vcpu, v);
-        }
+        let (mut vcpu, mut regs) = loaded_vcpu(f, &mut rng);
+        let want = vcpu.run_guest(&mut rng);
         sysreg_sr::save_deferred(&mut vcpu, &mut regs);
         assert_eq!(vcpu.guest, want, "{f:?}");
     }
@@ -110,8 +110,7 @@ fn put_saves_what_the_guest_left() {
 fn gated_registers_untouched_without_their_feature() {
     let mut rng = Rng(0x5eed_0003);
     for f in all_features() {
-        let (mut vcpu, mut regs) = random_vcpu(f, &mut rng);
-        sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
+        let (mut vcpu, mut regs) = loaded_vcpu(f, &mut rng);
         sysreg_sr::save_deferred(&mut vcpu, &mut regs);
         let touched = regs.regs().touched();
         // Exactly the deferred registers the features allow, nothing else.
@@ -142,8 +141,7 @@ fn gated_registers_untouched_without_their_feature() {
 #[test]
 fn load_restores_32bit_state_before_el1() {
     let mut rng = Rng(0x5eed_0004);
-    let (mut vcpu, mut regs) = random_vcpu(EVERYTHING, &mut rng);
-    sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
+    let (_, regs) = loaded_vcpu(EVERYTHING, &mut rng);
     let log = regs.log();
     let group_of = |name: &str| TABLE.iter().find(|e| e.cpu.name() == name).map(|e| e.group);
     let writes: Vec<(&str, Group)> = log
@@ -364,8 +362,7 @@ fn live_registers_hold_the_guest_values_after_load() {
     let live = kvm_host_switch(&text, "__vcpu_read_sys_reg_from_cpu", false);
     let mut rng = Rng(0x5eed_0006);
     for f in all_features() {
-        let (mut vcpu, mut regs) = random_vcpu(f, &mut rng);
-        sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
+        let (vcpu, regs) = loaded_vcpu(f, &mut rng);
         let mut checked = 0;
         for (x, y) in &live {
             let reg = *VcpuSysReg::ALL
@@ -604,7 +601,7 @@ fn c_save_gates(text: &str, func: &str) -> Vec<(String, Features)> {
 fn gates_match_sysreg_sr_h() {
     let text = read_kernel("arch/arm64/kvm/hyp/include/hyp/sysreg-sr.h");
     let mut gated = 0;
-    for (func, _) in SAVES {
+    for (_, func, _) in C_GROUPS {
         for (slot, gate) in c_save_gates(&text, func) {
             let e = TABLE
                 .iter()
@@ -626,20 +623,13 @@ fn table_moves<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Move> {
         .collect()
 }
 
-const SAVES: [(&str, Group); 5] = [
-    ("__sysreg_save_el1_state", Group::El1),
-    ("__sysreg_save_user_state", Group::User),
-    ("__sysreg32_save_state", Group::Aarch32),
-    ("__sysreg_save_common_state", Group::Common),
-    ("__sysreg_save_el2_return_state", Group::El2Return),
-];
-
-const RESTORES: [(&str, Group); 5] = [
-    ("__sysreg_restore_el1_state", Group::El1),
-    ("__sysreg_restore_user_state", Group::User),
-    ("__sysreg32_restore_state", Group::Aarch32),
-    ("__sysreg_restore_common_state", Group::Common),
-    ("__sysreg_restore_el2_return_state", Group::El2Return),
+/// Each group of `sysreg-sr.h` with the functions that save and restore it.
+const C_GROUPS: [(Group, &str, &str); 5] = [
+    (Group::El1, "__sysreg_save_el1_state", "__sysreg_restore_el1_state"),
+    (Group::User, "__sysreg_save_user_state", "__sysreg_restore_user_state"),
+    (Group::Aarch32, "__sysreg32_save_state", "__sysreg32_restore_state"),
+    (Group::Common, "__sysreg_save_common_state", "__sysreg_restore_common_state"),
+    (Group::El2Return, "__sysreg_save_el2_return_state", "__sysreg_restore_el2_return_state"),
 ];
 
 /// Asserts that C function `func` moves `c`, exactly the registers of `group`
@@ -656,29 +646,39 @@ fn assert_group_is_c(func: &str, group: Group, c: &[Move], plan: &[&'static Entr
     assert_eq!(c, &ours[..], "{func}(): same registers, different order");
 }
 
+/// [`assert_group_is_c`] for each function of `funcs` in `sysreg-sr.h`, whose
+/// moves `moves` parses; returns how many moves it parsed.
+fn assert_groups_are_c(
+    funcs: [(&str, Group); 5],
+    moves: impl Fn(&str, &str) -> Vec<Move>,
+    plan: impl Iterator<Item = &'static Entry>,
+) -> usize {
+    let text = read_kernel("arch/arm64/kvm/hyp/include/hyp/sysreg-sr.h");
+    let plan: Vec<_> = plan.collect();
+    let mut total = 0;
+    for (func, group) in funcs {
+        let c = moves(&text, func);
+        total += c.len();
+        assert_group_is_c(func, group, &c, &plan);
+    }
+    total
+}
+
 /// Every register each group of `sysreg-sr.h` saves is in the table, in that
 /// group and CPU register, and the other way round; the put plan saves them in
 /// the C's order.
 #[test]
 fn groups_match_sysreg_sr_h_saves() {
-    let text = read_kernel("arch/arm64/kvm/hyp/include/hyp/sysreg-sr.h");
-    let mut total = 0;
-    for (func, group) in SAVES {
-        let c = c_saves(&text, func);
-        total += c.len();
-        let plan: Vec<_> = sysreg_sr::put_plan(EVERYTHING).collect();
-        assert_group_is_c(func, group, &c, &plan);
-    }
+    let saves = C_GROUPS.map(|(group, save, _)| (save, group));
+    let total = assert_groups_are_c(saves, c_saves, sysreg_sr::put_plan(EVERYTHING));
     assert!(total >= 36, "only {total} saves parsed from sysreg-sr.h");
 }
 
 /// The same for the restores, and the load plan restores in the C's order.
 #[test]
 fn groups_match_sysreg_sr_h_restores() {
-    let text = read_kernel("arch/arm64/kvm/hyp/include/hyp/sysreg-sr.h");
-    let mut total = 0;
-    for (func, group) in RESTORES {
-        let (all, open) = c_restores(&text, func);
+    let moves = |text: &str, func: &str| {
+        let (all, open) = c_restores(text, func);
         // SCTLR_EL1 and TCR_EL1 are written again (and TCR_EL1 once more, with
         // EPDx set) only on the non-VHE SPECULATIVE_AT paths: keep the first write.
         let mut seen = HashMap::new();
@@ -700,10 +700,10 @@ fn groups_match_sysreg_sr_h_restores() {
         for x in &open {
             assert_eq!(x, "TCR_EL1", "{func}: multi-line write of {x}");
         }
-        total += c.len();
-        let plan: Vec<_> = sysreg_sr::load_plan(EVERYTHING).collect();
-        assert_group_is_c(func, group, &c, &plan);
-    }
+        c
+    };
+    let restores = C_GROUPS.map(|(group, _, restore)| (restore, group));
+    let total = assert_groups_are_c(restores, moves, sysreg_sr::load_plan(EVERYTHING));
     assert!(total >= 37, "only {total} restores parsed from sysreg-sr.h");
 }
 

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::cpu::{r, w};
+use common::cpu::{r, w, Cpu};
 use common::host::{
     all_caps, amu_values, fgu_of_kind, host_cpu, trap_reg_names, HostTraps, ModelFgt, MODEL_FGT,
 };
@@ -116,6 +116,19 @@ fn trap_cases(seed: u64, per_combo: u64) -> impl Iterator<Item = TrapCase> {
         }
     }
     out.into_iter()
+}
+
+impl TrapCase {
+    /// The fine-grained trap registers of the case's CPU (none without FGT,
+    /// HAFGRTR_EL2 only with AMU), each with the host's value and the VM's
+    /// `fgu[]` for its group.
+    fn fgt(&self) -> impl Iterator<Item = (&'static ModelFgt, u64, u64)> + '_ {
+        MODEL_FGT
+            .iter()
+            .zip(self.host.fgt)
+            .filter(|(m, _)| self.caps.fgt && (self.amu || m.reg != FgtReg::HAFGRTR_EL2))
+            .map(|(m, h)| (m, h, self.vcpu.fgu[group_index(m.group)]))
+    }
 }
 
 fn describe(c: &TrapCase) -> String {
@@ -265,12 +278,8 @@ fn activate_sets_the_vcpu_traps_and_saves_the_host() {
             want.insert(HostSaved::Pmuserenr, h.pmuserenr);
         }
         want.insert(HostSaved::MdcrEl2, h.mdcr);
-        if c.caps.fgt {
-            for (m, v) in MODEL_FGT.iter().zip(h.fgt) {
-                if c.amu || m.reg != FgtReg::HAFGRTR_EL2 {
-                    want.insert(HostSaved::Fgt(m.reg), v);
-                }
-            }
+        for (m, v, _) in c.fgt() {
+            want.insert(HostSaved::Fgt(m.reg), v);
         }
         assert_eq!(c.vcpu.host_saved, want, "{what}: host slots");
         assert!(cpu.unset_reads().is_empty(), "{what}");
@@ -411,30 +420,29 @@ fn ampere_erratum_traps_tcr_el1_writes_only() {
         };
         let (mut cpu, h) = host_cpu(&mut rng, ID_AA64PFR0_EL1::AMU::IMP);
         let mut vcpu = Vcpu::random(&cpu, Features::NONE, caps, &mut rng);
+        // The FGT registers written since the log was cleared.
+        let fgt_written = |cpu: &Cpu| -> Vec<&str> {
+            let written = writes_by_name(&cpu.log());
+            MODEL_FGT
+                .iter()
+                .map(|m| m.name)
+                .filter(|n| written.contains_key(n))
+                .collect()
+        };
         traps::activate(&mut vcpu, &mut cpu);
-        let aw = writes_by_name(&cpu.log());
-        let fgt_written: Vec<&str> = MODEL_FGT
-            .iter()
-            .map(|m| m.name)
-            .filter(|n| aw.contains_key(n))
-            .collect();
+        let fgt_written_at_load = fgt_written(&cpu);
         if ampere {
-            assert_eq!(fgt_written, [<HFGWTR_EL2::Reg as SysReg>::NAME]);
+            assert_eq!(fgt_written_at_load, [<HFGWTR_EL2::Reg as SysReg>::NAME]);
             assert_eq!(
                 cpu.get::<HFGWTR_EL2::Reg>(),
                 consts::HFGWTR_EL2_NMASK | ampere_bit()
             );
         } else {
-            assert!(fgt_written.is_empty(), "{fgt_written:?}");
+            assert!(fgt_written_at_load.is_empty(), "{fgt_written_at_load:?}");
         }
         cpu.clear_log();
         traps::deactivate(&mut vcpu, &mut cpu);
-        let dw = writes_by_name(&cpu.log());
-        let back: Vec<&str> = MODEL_FGT
-            .iter()
-            .map(|m| m.name)
-            .filter(|n| dw.contains_key(n))
-            .collect();
+        let back = fgt_written(&cpu);
         if ampere {
             assert_eq!(back, [<HFGWTR_EL2::Reg as SysReg>::NAME]);
             assert_eq!(cpu.get::<HFGWTR_EL2::Reg>(), h.fgt[1]);
@@ -490,7 +498,13 @@ fn activate_and_deactivate_follow_the_c_sequence() {
         let caps = c.caps;
         let mut cpu = c.vcpu.cpu.clone();
         let v = c.vcpu.clone();
+        // How often the ID register is read is not the point.
         let pfr0 = <ID_AA64PFR0_EL1::Reg as SysReg>::NAME;
+        let timeline = |v: &Vcpu| -> Vec<Step> {
+            let mut tl = v.timeline();
+            tl.retain(|s| *s != Step::Reg(Event::Read(pfr0)));
+            tl
+        };
 
         traps::activate(&mut c.vcpu, &mut cpu);
         let mut want = vec![Step::Reg(w::<HSTR_EL2::Reg>(HSTR_EL2::T15))];
@@ -511,27 +525,14 @@ fn activate_and_deactivate_follow_the_c_sequence() {
         if caps.hcx {
             want.push(Step::Reg(w::<HCRX_EL2::Reg>(v.hcrx.raw())));
         }
-        if caps.fgt {
-            for m in MODEL_FGT
-                .iter()
-                .filter(|m| c.amu || m.reg != FgtReg::HAFGRTR_EL2)
-            {
-                want.push(Step::Reg(Event::Read(m.name)));
-                want.push(Step::Ctx(Mark::SetHostSaved(HostSaved::Fgt(m.reg))));
-                let fgu = v.fgu[group_index(m.group)];
-                if let Some(x) = model_activate_value(m, fgu, caps.ampere_ac03_cpu_38) {
-                    want.push(Step::Reg(Event::Write(m.name, x)));
-                }
+        for (m, _, fgu) in c.fgt() {
+            want.push(Step::Reg(Event::Read(m.name)));
+            want.push(Step::Ctx(Mark::SetHostSaved(HostSaved::Fgt(m.reg))));
+            if let Some(x) = model_activate_value(m, fgu, caps.ampere_ac03_cpu_38) {
+                want.push(Step::Reg(Event::Write(m.name, x)));
             }
         }
-        // How often the ID register is read is not the point.
-        let got: Vec<Step> = c
-            .vcpu
-            .timeline()
-            .into_iter()
-            .filter(|s| *s != Step::Reg(Event::Read(pfr0)))
-            .collect();
-        assert_eq!(got, want, "{what}: activate");
+        assert_eq!(timeline(&c.vcpu), want, "{what}: activate");
 
         c.vcpu.clear_history();
         traps::deactivate(&mut c.vcpu, &mut cpu);
@@ -549,23 +550,11 @@ fn activate_and_deactivate_follow_the_c_sequence() {
         if caps.hcx {
             want.push(Step::Reg(w::<HCRX_EL2::Reg>(consts::HCRX_HOST_FLAGS)));
         }
-        if caps.fgt {
-            for (m, hv) in MODEL_FGT.iter().zip(h.fgt) {
-                if !c.amu && m.reg == FgtReg::HAFGRTR_EL2 {
-                    continue;
-                }
-                let fgu = v.fgu[group_index(m.group)];
-                if model_deactivate_writes(m, fgu, caps.ampere_ac03_cpu_38) {
-                    want.push(Step::Reg(Event::Write(m.name, hv)));
-                }
+        for (m, hv, fgu) in c.fgt() {
+            if model_deactivate_writes(m, fgu, caps.ampere_ac03_cpu_38) {
+                want.push(Step::Reg(Event::Write(m.name, hv)));
             }
         }
-        let got: Vec<Step> = c
-            .vcpu
-            .timeline()
-            .into_iter()
-            .filter(|s| *s != Step::Reg(Event::Read(pfr0)))
-            .collect();
-        assert_eq!(got, want, "{what}: deactivate");
+        assert_eq!(timeline(&c.vcpu), want, "{what}: deactivate");
     }
 }

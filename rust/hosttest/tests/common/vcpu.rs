@@ -123,6 +123,18 @@ impl Vcpu {
         self.marks.push((at, m));
     }
 
+    /// The guest runs and changes every register it owns on the CPU (without
+    /// logging): returns the context `vcpu_put` must save.
+    pub fn run_guest(&self, rng: &mut Rng) -> BTreeMap<VcpuSlot, u64> {
+        let mut want = self.guest.clone();
+        for e in TABLE.iter().filter(|e| e.put && self.features.allows(e.gate)) {
+            let v = rng.next();
+            self.cpu.set_encoded(e.cpu.encoding(), v);
+            want.insert(e.vcpu, v);
+        }
+        want
+    }
+
     /// Forgets the CPU's log and the marks.
     pub fn clear_history(&mut self) {
         self.cpu.clear_log();
@@ -145,32 +157,35 @@ impl Vcpu {
     }
 }
 
+/// `slots[slot]`, or the test fails with `what`.
+fn get_slot(slots: &BTreeMap<VcpuSlot, u64>, slot: VcpuSlot, what: &str) -> u64 {
+    *slots
+        .get(&slot)
+        .unwrap_or_else(|| panic!("{what} slot {} not modelled", slot.name()))
+}
+
+/// Sets `slots[slot]`, which must be modelled, or the test fails with `what`.
+fn set_slot(slots: &mut BTreeMap<VcpuSlot, u64>, slot: VcpuSlot, val: u64, what: &str) {
+    assert!(
+        slots.insert(slot, val).is_some(),
+        "{what} slot {} not modelled",
+        slot.name()
+    );
+}
+
 impl SysregContext for Vcpu {
     fn guest(&self, slot: VcpuSlot) -> u64 {
-        *self
-            .guest
-            .get(&slot)
-            .unwrap_or_else(|| panic!("guest slot {} not modelled", slot.name()))
+        get_slot(&self.guest, slot, "guest")
     }
     fn set_guest(&mut self, slot: VcpuSlot, val: u64) {
-        assert!(
-            self.guest.insert(slot, val).is_some(),
-            "guest slot {} not modelled",
-            slot.name()
-        );
+        set_slot(&mut self.guest, slot, val, "guest");
     }
     fn host(&self, slot: VcpuSlot) -> u64 {
-        *self
-            .host
-            .get(&slot)
-            .unwrap_or_else(|| panic!("host slot {} asked for", slot.name()))
+        // Only the user registers' are modelled.
+        get_slot(&self.host, slot, "host")
     }
     fn set_host(&mut self, slot: VcpuSlot, val: u64) {
-        assert!(
-            self.host.insert(slot, val).is_some(),
-            "host slot {} written",
-            slot.name()
-        );
+        set_slot(&mut self.host, slot, val, "host");
         self.mark(Mark::SetHost(slot));
     }
     fn features(&self) -> Features {
