@@ -61,6 +61,7 @@ enum Ev {
     Put,
 }
 
+/// The model. `clone` shares the CPU; [`World::branch`] copies it too.
 #[derive(Clone)]
 struct World {
     sve: bool,
