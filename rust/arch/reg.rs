@@ -96,6 +96,23 @@ macro_rules! sysreg_impl {
     };
 }
 
+/// Implements `Clone` and `Copy` for types that hold their register `R` only as
+/// `PhantomData` (`derive` would ask `R: Copy`).
+macro_rules! copy_for_every_reg {
+    ($($ty:ident),*) => {
+        $(
+            impl<R> Clone for $ty<R> {
+                fn clone(&self) -> Self {
+                    *self
+                }
+            }
+            impl<R> Copy for $ty<R> {}
+        )*
+    };
+}
+
+copy_for_every_reg!(Field, FieldValue, Value);
+
 /// A field of register `R`: `width` bits from bit `shift`.
 ///
 /// # Invariants
@@ -107,13 +124,6 @@ pub struct Field<R> {
     width: u32,
     _reg: PhantomData<R>,
 }
-
-impl<R> Clone for Field<R> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<R> Copy for Field<R> {}
 
 impl<R> Field<R> {
     /// A field of `width` bits at bit `shift`.
@@ -166,13 +176,6 @@ pub struct FieldValue<R> {
     _reg: PhantomData<R>,
 }
 
-impl<R> Clone for FieldValue<R> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<R> Copy for FieldValue<R> {}
-
 impl<R> FieldValue<R> {
     /// The bits this value sets or clears.
     pub const fn mask(self) -> u64 {
@@ -212,18 +215,12 @@ pub struct Value<R> {
     _reg: PhantomData<R>,
 }
 
-impl<R> Clone for Value<R> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<R> Copy for Value<R> {}
-
 impl<R> PartialEq for Value<R> {
     fn eq(&self, other: &Self) -> bool {
         self.raw == other.raw
     }
 }
+impl<R> Eq for Value<R> {}
 
 impl<R: SysReg> core::fmt::Debug for Value<R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

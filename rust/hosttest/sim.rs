@@ -58,13 +58,7 @@ impl SimRegs {
 
     /// The names of the registers read or written so far.
     pub fn touched(&self) -> BTreeSet<&'static str> {
-        self.log
-            .iter()
-            .filter_map(|e| match e {
-                Event::Read(n) | Event::Write(n, _) => Some(*n),
-                Event::Isb | Event::DmbSy => None,
-            })
-            .collect()
+        touched(&self.log)
     }
 
     /// The values written to register `R`, in order.
@@ -77,6 +71,16 @@ impl SimRegs {
             })
             .collect()
     }
+}
+
+/// The names of the registers read or written in `log`.
+pub fn touched(log: &[Event]) -> BTreeSet<&'static str> {
+    log.iter()
+        .filter_map(|e| match e {
+            Event::Read(n) | Event::Write(n, _) => Some(*n),
+            Event::Isb | Event::DmbSy => None,
+        })
+        .collect()
 }
 
 impl RegAccess for SimRegs {

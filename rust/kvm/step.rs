@@ -6,9 +6,10 @@
 use super::glue::{self, Cap, Stat};
 use super::percpu::CpuOffset;
 use super::stats;
-use super::task::Task;
 use super::host_data::HostData;
+use super::task::Task;
 use super::vcpu::{cap, host_sysreg, Vcpu};
+use crate::arch::{Value, HCRX_EL2, MDCR_EL2};
 use crate::world::fp::{FpContext, FpIllegal, FpOwner};
 use crate::world::loadput::LoadContext;
 use crate::world::stage2::{Stage2, Stage2Context};
@@ -198,11 +199,11 @@ impl TrapContext for Step<'_> {
         }
     }
 
-    fn vcpu_mdcr_el2(&self) -> u64 {
+    fn vcpu_mdcr_el2(&self) -> Value<MDCR_EL2::Reg> {
         self.vcpu.mdcr_el2()
     }
 
-    fn vcpu_hcrx_el2(&self) -> u64 {
+    fn vcpu_hcrx_el2(&self) -> Value<HCRX_EL2::Reg> {
         self.vcpu.hcrx_el2()
     }
 

@@ -6,6 +6,7 @@
 
 use super::glue::{self, Cap, Stat, VcpuFeature};
 use super::stats;
+use crate::arch::{Value, HCRX_EL2, MDCR_EL2};
 use crate::world::stage2::Stage2;
 use crate::world::sysreg_sr::{Feature, Features, Spsr32, VcpuSlot, VcpuSysReg};
 use crate::world::traps::FgtGroup;
@@ -204,15 +205,15 @@ impl Vcpu {
     }
 
     /// `vcpu->arch.mdcr_el2`.
-    pub(crate) fn mdcr_el2(&self) -> u64 {
+    pub(crate) fn mdcr_el2(&self) -> Value<MDCR_EL2::Reg> {
         // SAFETY: the vCPU is live (type invariant).
-        unsafe { (*self.as_ptr()).arch.mdcr_el2 }
+        Value::from_raw(unsafe { (*self.as_ptr()).arch.mdcr_el2 })
     }
 
     /// `vcpu->arch.hcrx_el2`.
-    pub(crate) fn hcrx_el2(&self) -> u64 {
+    pub(crate) fn hcrx_el2(&self) -> Value<HCRX_EL2::Reg> {
         // SAFETY: the vCPU is live (type invariant).
-        unsafe { (*self.as_ptr()).arch.hcrx_el2 }
+        Value::from_raw(unsafe { (*self.as_ptr()).arch.hcrx_el2 })
     }
 
     /// `kvm->arch.fgu[group]` of the vCPU's VM: final once the VM has run (set
@@ -234,7 +235,7 @@ impl Vcpu {
         // SAFETY: the vCPU is live (type invariant): its `hw_mmu` is its VM's
         // stage-2 MMU; the two pointers are to locals.
         unsafe { glue::vhe_rs_vcpu_stage2(self.as_ptr(), &mut vtcr, &mut vttbr) };
-        Stage2 { vtcr, vttbr }
+        Stage2 { vtcr: Value::from_raw(vtcr), vttbr: Value::from_raw(vttbr) }
     }
 
     /// Sets or clears the vCPU's `SYSREGS_ON_CPU` flag.

@@ -27,7 +27,7 @@
 
 // With HCR_EL2.E2H set, the `_EL1` encodings reach the EL2 registers from EL2:
 // the guest's ZCR_EL1 is ZCR_EL12 here.
-use crate::arch::{RegAccess, ZCR_EL12, ZCR_EL2};
+use crate::arch::{RegAccess, Value, ZCR_EL12, ZCR_EL2};
 
 /// Who owns the CPU's FP/SIMD/SVE registers (`host_data.fp_owner`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,10 +148,11 @@ pub trait FpHypContext: FpContext {
     fn load_guest_regs(&mut self, sve: bool);
     /// The vCPU's maximum vector length in quadwords (`vcpu_sve_max_vq`).
     fn vcpu_sve_max_vq(&self) -> u64;
-    /// The guest's saved ZCR_EL1.
-    fn vcpu_zcr_el1(&self) -> u64;
+    /// The guest's saved ZCR_EL1 (`__vcpu_sys_reg(vcpu, ZCR_EL1)`), as the
+    /// host reaches it: ZCR_EL12.
+    fn vcpu_zcr_el1(&self) -> Value<ZCR_EL12::Reg>;
     /// Saves the guest's ZCR_EL1.
-    fn set_vcpu_zcr_el1(&mut self, val: u64);
+    fn set_vcpu_zcr_el1(&mut self, val: Value<ZCR_EL12::Reg>);
 }
 
 /// Moves the owner on `event` and returns the action, or the illegal event.
@@ -230,7 +231,7 @@ pub fn handle_trap(ctx: &mut impl FpHypContext, regs: &mut impl RegAccess, sve_t
         let vq = ctx.vcpu_sve_max_vq();
         set_zcr_el2_len(regs, vq);
         ctx.load_guest_regs(true);
-        regs.write_raw::<ZCR_EL12::Reg>(ctx.vcpu_zcr_el1());
+        regs.write(ctx.vcpu_zcr_el1());
     } else {
         ctx.load_guest_regs(false);
     }
@@ -244,7 +245,7 @@ pub fn switch_to_guest(ctx: &mut impl FpHypContext, regs: &mut impl RegAccess) {
         return;
     }
     set_zcr_el2_len(regs, ctx.vcpu_sve_max_vq());
-    regs.write_raw::<ZCR_EL12::Reg>(ctx.vcpu_zcr_el1());
+    regs.write(ctx.vcpu_zcr_el1());
 }
 
 /// `fpsimd_lazy_switch_to_host`: after the exit, if the guest owns the registers,
@@ -255,7 +256,7 @@ pub fn switch_to_host(ctx: &mut impl FpHypContext, regs: &mut impl RegAccess) {
     if ctx.owner() != FpOwner::GuestOwned || !ctx.vcpu_has_sve() {
         return;
     }
-    let zcr = regs.read_raw::<ZCR_EL12::Reg>();
+    let zcr = regs.read::<ZCR_EL12::Reg>();
     ctx.set_vcpu_zcr_el1(zcr);
     set_zcr_el2_len(regs, ctx.vcpu_sve_max_vq());
 }

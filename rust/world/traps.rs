@@ -16,9 +16,12 @@
 //! Everything here is above the sysreg layer and safe: registers through
 //! [`RegAccess`], kernel state through [`TrapContext`]; every constant comes from
 //! the kernel being built (`rust/gen/sysregs.in`, `arch/arm64/tools/sysreg`).
+//! The vCPU's values come typed (`Value<MDCR_EL2::Reg>`, ...) and are written
+//! as they are; the host's, kept in slots shared by several registers
+//! ([`HostSaved`]), and the kernel's whole-register constants are raw bits.
 
 use crate::arch::{
-    consts, RegAccess, HCRX_EL2, HFGWTR_EL2, HSTR_EL2, ID_AA64PFR0_EL1, MDCR_EL2,
+    consts, RegAccess, Value, HCRX_EL2, HFGWTR_EL2, HSTR_EL2, ID_AA64PFR0_EL1, MDCR_EL2,
     PMSELR_EL0, PMUSERENR_EL0,
 };
 
@@ -103,10 +106,10 @@ pub trait TrapContext {
 
     /// `vcpu->arch.mdcr_el2`: the guest's MDCR_EL2, as `kvm_arm_setup_mdcr_el2()`
     /// computed it.
-    fn vcpu_mdcr_el2(&self) -> u64;
+    fn vcpu_mdcr_el2(&self) -> Value<MDCR_EL2::Reg>;
 
     /// `vcpu->arch.hcrx_el2`.
-    fn vcpu_hcrx_el2(&self) -> u64;
+    fn vcpu_hcrx_el2(&self) -> Value<HCRX_EL2::Reg>;
 
     /// `kvm->arch.fgu[group]`: the bits of `group` this VM must UNDEF.
     fn fgu(&self, group: FgtGroup) -> u64;
@@ -119,7 +122,6 @@ pub trait TrapContext {
 
     /// Sets or clears the vCPU's `PMUSERENR_ON_CPU` flag.
     fn set_pmuserenr_on_cpu(&mut self, on: bool);
-
 }
 
 /// Whether this CPU implements the Activity Monitors (`cpu_has_amu()`: the C
@@ -138,7 +140,7 @@ fn fgt_regs<A: RegAccess>(regs: &mut A) -> impl Iterator<Item = &'static Fgt> {
 /// needs guest writes to TCR_EL1 trapped (HFGWTR_EL2.TCR_EL1).
 fn errata_set(caps: TrapCaps, reg: FgtReg) -> u64 {
     if caps.ampere_ac03_cpu_38 && reg == FgtReg::HFGWTR_EL2 {
-        HFGWTR_EL2::TCR_EL1.mask()
+        HFGWTR_EL2::TCR_EL1::SET.value()
     } else {
         0
     }
@@ -178,10 +180,10 @@ pub fn activate<C: TrapContext, A: RegAccess>(ctx: &mut C, regs: &mut A) {
 
     let host = regs.read_raw::<MDCR_EL2::Reg>();
     ctx.set_host_saved(HostSaved::MdcrEl2, host);
-    regs.write_raw::<MDCR_EL2::Reg>(ctx.vcpu_mdcr_el2());
+    regs.write(ctx.vcpu_mdcr_el2());
 
     if caps.hcx {
-        regs.write_raw::<HCRX_EL2::Reg>(ctx.vcpu_hcrx_el2());
+        regs.write(ctx.vcpu_hcrx_el2());
     }
 
     if caps.fgt {

@@ -4,43 +4,12 @@
 //!
 //! The kernel tree is `$KDIR` (default: the project's `build/linux`).
 
+mod common;
+
+use common::kernel::{define, defines, num};
 use std::collections::HashMap;
-use std::path::PathBuf;
-use vhe_rs_hosttest::sim::{Event, SimRegs};
 use vhe_rs_hosttest::arch::{self, defs, RegAccess, SysReg, Value, HCR_EL2, ZCR_EL2};
-
-fn kdir() -> PathBuf {
-    std::env::var_os("KDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../build/linux"))
-}
-
-/// `#define NAME VALUE` lines of a header, VALUE kept as text.
-fn defines(rel: &str) -> HashMap<String, String> {
-    let path = kdir().join(rel);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (build the kernel first: make kernel)", path.display()));
-    let mut m = HashMap::new();
-    let mut lines = text.lines().peekable();
-    while let Some(l) = lines.next() {
-        let mut l = l.to_string();
-        while l.ends_with('\\') {
-            l.pop();
-            l.push_str(lines.next().unwrap_or(""));
-        }
-        let mut w = l.split_whitespace();
-        if w.next() == Some("#define") {
-            if let Some(name) = w.next() {
-                m.insert(name.to_string(), w.collect::<Vec<_>>().join(" "));
-            }
-        }
-    }
-    m
-}
-
-fn get<'a>(d: &'a HashMap<String, String>, k: &str) -> &'a str {
-    d.get(k).unwrap_or_else(|| panic!("the kernel does not define {k}"))
-}
+use vhe_rs_hosttest::sim::{Event, SimRegs};
 
 /// `sys_reg(a, b, c, d, e)` packed the way `asm/sysreg.h` packs it.
 fn sys_reg_text(v: &str) -> Option<u32> {
@@ -50,17 +19,6 @@ fn sys_reg_text(v: &str) -> Option<u32> {
     Some(
         (f[0] << OP0_SHIFT) | (f[1] << OP1_SHIFT) | (f[2] << CRN_SHIFT) | (f[3] << CRM_SHIFT) | (f[4] << OP2_SHIFT),
     )
-}
-
-fn num(v: &str) -> u64 {
-    let v = v.trim();
-    if let Some(h) = v.strip_prefix("0x") {
-        u64::from_str_radix(h, 16).unwrap()
-    } else if let Some(b) = v.strip_prefix("0b") {
-        u64::from_str_radix(b, 2).unwrap()
-    } else {
-        v.parse().unwrap_or_else(|_| panic!("not a number: {v}"))
-    }
 }
 
 #[test]
@@ -74,7 +32,7 @@ fn packing_matches_sysreg_h() {
         ("CRm_shift", CRM_SHIFT),
         ("Op2_shift", OP2_SHIFT),
     ] {
-        assert_eq!(num(get(&d, name)), ours as u64, "{name}");
+        assert_eq!(num(define(&d, name)), ours as u64, "{name}");
     }
 }
 
@@ -88,16 +46,16 @@ fn tools_registers_match_generated_sysreg_defs_h() {
     assert_eq!(regs.len(), kernel_regs, "register count differs from sysreg-defs.h");
     let mut seen = std::collections::HashSet::new();
     for r in regs {
-        let enc = sys_reg_text(get(&d, &format!("SYS_{}", r.name))).unwrap();
+        let enc = sys_reg_text(define(&d, &format!("SYS_{}", r.name))).unwrap();
         assert_eq!(r.encoding, enc, "encoding of {}", r.name);
         for f in r.fields {
             let k = format!("{}_{}", r.field_prefix, f.name);
-            assert_eq!(num(get(&d, &format!("{k}_SHIFT"))), f.shift as u64, "{k} shift");
-            assert_eq!(num(get(&d, &format!("{k}_WIDTH"))), f.width as u64, "{k} width");
+            assert_eq!(num(define(&d, &format!("{k}_SHIFT"))), f.shift as u64, "{k} shift");
+            assert_eq!(num(define(&d, &format!("{k}_WIDTH"))), f.width as u64, "{k} width");
             seen.insert(format!("{k}_SHIFT"));
             for (vn, vv) in f.values {
                 let kv = format!("{k}_{vn}");
-                let want = get(&d, &kv).trim_start_matches("UL(").trim_end_matches(')').to_string();
+                let want = define(&d, &kv).trim_start_matches("UL(").trim_end_matches(')').to_string();
                 assert_eq!(num(&want), *vv, "{kv}");
             }
         }
@@ -111,7 +69,7 @@ fn tools_registers_match_generated_sysreg_defs_h() {
 fn header_registers_match_sysreg_h() {
     let d = defines("arch/arm64/include/asm/sysreg.h");
     for r in defs::HDR_REGISTERS {
-        let enc = sys_reg_text(get(&d, &format!("SYS_{}", r.name)))
+        let enc = sys_reg_text(define(&d, &format!("SYS_{}", r.name)))
             .unwrap_or_else(|| panic!("SYS_{} is not a plain sys_reg()", r.name));
         assert_eq!(r.encoding, enc, "encoding of {}", r.name);
     }
@@ -124,7 +82,7 @@ fn hcr_bits_match_kvm_arm_h() {
     let hcr = defs::HDR_REGISTERS.iter().find(|r| r.name == "HCR_EL2").unwrap();
     let mut checked = 0;
     for f in hcr.fields {
-        let text = get(&d, &format!("HCR_{}", f.name));
+        let text = define(&d, &format!("HCR_{}", f.name));
         if let Some(bit) = text.strip_prefix("(UL(1) << ").and_then(|t| t.strip_suffix(')')) {
             if let Ok(bit) = bit.trim().parse::<u32>() {
                 assert_eq!((f.shift, f.width), (bit, 1), "HCR_{}", f.name);

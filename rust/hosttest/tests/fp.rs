@@ -8,11 +8,12 @@
 //! KVM_RUN, with and without SVE: after each event neither the host's nor the
 //! guest's latest FP values are lost, and neither side ever reads the other's.
 
-use vhe_rs_hosttest::world::fp::{self, FpAction, FpContext, FpEvent, FpHypContext, FpIllegal, FpOwner};
+mod common;
+
+use common::cpu::Cpu;
+use vhe_rs_hosttest::arch::{RegAccess, Value, ZCR_EL12, ZCR_EL2};
 use vhe_rs_hosttest::sim::SimRegs;
-use std::cell::RefCell;
-use std::rc::Rc;
-use vhe_rs_hosttest::arch::{RegAccess, SysReg, ZCR_EL12, ZCR_EL2};
+use vhe_rs_hosttest::world::fp::{self, FpAction, FpContext, FpEvent, FpHypContext, FpIllegal, FpOwner};
 
 const DEPTH: usize = 10;
 const HOST_VQ: u64 = 8;
@@ -60,6 +61,7 @@ enum Ev {
     Put,
 }
 
+/// The model. `clone` shares the CPU; [`World::branch`] copies it too.
 #[derive(Clone)]
 struct World {
     sve: bool,
@@ -72,7 +74,7 @@ struct World {
     guest_latest: u32,
     owner: FpOwner,
     guest_fp_enabled: bool,
-    vcpu_zcr_el1: u64,
+    vcpu_zcr_el1: Value<ZCR_EL12::Reg>,
     phase: Phase,
     cpu: Cpu,
     traps: u32,
@@ -80,59 +82,36 @@ struct World {
     illegal: Vec<FpIllegal>,
 }
 
-/// The CPU's registers, shared between the model's kernel side (which checks the
-/// VL the FP logic set before it loads SVE state) and the FP logic's `RegAccess`.
-#[derive(Debug)]
-struct Cpu(Rc<RefCell<SimRegs>>);
-
-impl Clone for Cpu {
-    /// A deep copy: each branch of the walk has its own registers.
-    fn clone(&self) -> Self {
-        Cpu(Rc::new(RefCell::new(self.0.borrow().clone())))
-    }
-}
-
-impl RegAccess for Cpu {
-    fn read_raw<R: SysReg>(&mut self) -> u64 {
-        self.0.borrow_mut().read_raw::<R>()
-    }
-    fn write_raw<R: SysReg>(&mut self, val: u64) {
-        self.0.borrow_mut().write_raw::<R>(val)
-    }
-    fn isb(&mut self) {
-        self.0.borrow_mut().isb()
-    }
-    fn dmb_sy(&mut self) {
-        self.0.borrow_mut().dmb_sy()
-    }
-}
-
+/// The CPU's SVE registers, as the model's kernel side sees them (it checks the
+/// VL the FP logic set before it loads SVE state); the FP logic reaches the
+/// same registers through a handle (`Cpu::clone`).
 impl Cpu {
-    fn new(zcr_el2: u64, zcr_el12: u64) -> Self {
+    fn with_zcr(zcr_el2: u64, zcr_el12: u64) -> Self {
         let mut s = SimRegs::new();
         s.set::<ZCR_EL2::Reg>(zcr_el2);
         s.set::<ZCR_EL12::Reg>(zcr_el12);
-        Cpu(Rc::new(RefCell::new(s)))
+        Cpu::new(s)
     }
     fn vl(&self) -> u64 {
-        ZCR_EL2::LEN.get(self.0.borrow().get::<ZCR_EL2::Reg>().unwrap()) + 1
+        ZCR_EL2::LEN.get(self.get::<ZCR_EL2::Reg>()) + 1
     }
     fn set_vl(&self, vq: u64) {
-        self.0.borrow_mut().set::<ZCR_EL2::Reg>(ZCR_EL2::LEN.val(vq - 1).value());
+        self.regs_mut().set::<ZCR_EL2::Reg>(ZCR_EL2::LEN.val(vq - 1).value());
     }
     fn zcr_el12(&self) -> u64 {
-        self.0.borrow().get::<ZCR_EL12::Reg>().unwrap()
+        self.get::<ZCR_EL12::Reg>()
     }
     fn set_zcr_el12(&self, v: u64) {
-        self.0.borrow_mut().set::<ZCR_EL12::Reg>(v);
-    }
-    /// A handle on the same registers, for the FP logic's `RegAccess`.
-    fn handle(&self) -> Cpu {
-        Cpu(Rc::clone(&self.0))
+        self.regs_mut().set::<ZCR_EL12::Reg>(v);
     }
 }
 
 impl World {
+    /// A copy of the world with its own registers, for one branch of the walk.
+    fn branch(&self) -> World {
+        World { cpu: self.cpu.fork(), ..self.clone() }
+    }
+
     fn new(sve: bool) -> Self {
         World {
             sve,
@@ -145,9 +124,9 @@ impl World {
             guest_latest: 0,
             owner: FpOwner::Free,
             guest_fp_enabled: false,
-            vcpu_zcr_el1: 0x5,
+            vcpu_zcr_el1: Value::from_raw(0x5),
             phase: Phase::HostUser,
-            cpu: Cpu::new(ZCR_EL2::LEN.val(HOST_VQ - 1).value(), 0x1),
+            cpu: Cpu::with_zcr(ZCR_EL2::LEN.val(HOST_VQ - 1).value(), 0x1),
             traps: 0,
             illegal: Vec::new(),
         }
@@ -222,7 +201,7 @@ impl World {
             }
             Ev::Enter => {
                 let _ = fp::ctxflush(self);
-                let mut cpu = self.cpu.handle();
+                let mut cpu = self.cpu.clone();
                 fp::switch_to_guest(self, &mut cpu);
                 // __activate_cptr_traps: FP open to the guest iff it owns the registers.
                 self.guest_fp_enabled = self.owner == FpOwner::GuestOwned;
@@ -233,7 +212,7 @@ impl World {
             }
             Ev::GuestUseFp => {
                 if !self.guest_fp_enabled {
-                    let mut cpu = self.cpu.handle();
+                    let mut cpu = self.cpu.clone();
                     let sve = self.sve;
                     let handled = fp::handle_trap(self, &mut cpu, sve);
                     if !handled {
@@ -248,7 +227,7 @@ impl World {
                 self.regs = Tag::Guest(self.guest_latest);
             }
             Ev::Exit => {
-                let mut cpu = self.cpu.handle();
+                let mut cpu = self.cpu.clone();
                 fp::switch_to_host(self, &mut cpu);
                 let _ = fp::ctxsync(self);
                 self.phase = Phase::Loaded;
@@ -335,10 +314,10 @@ impl FpHypContext for World {
     fn vcpu_sve_max_vq(&self) -> u64 {
         GUEST_VQ
     }
-    fn vcpu_zcr_el1(&self) -> u64 {
+    fn vcpu_zcr_el1(&self) -> Value<ZCR_EL12::Reg> {
         self.vcpu_zcr_el1
     }
-    fn set_vcpu_zcr_el1(&mut self, val: u64) {
+    fn set_vcpu_zcr_el1(&mut self, val: Value<ZCR_EL12::Reg>) {
         self.vcpu_zcr_el1 = val;
     }
 }
@@ -353,7 +332,7 @@ fn walk(w: &World, path: &mut Vec<Ev>, depth: usize, stats: &mut Stats) {
         return;
     }
     for &ev in w.events() {
-        let mut next = w.clone();
+        let mut next = w.branch();
         path.push(ev);
         if !stats.2.contains(&ev) {
             stats.2.push(ev);
@@ -404,7 +383,7 @@ fn sve_guest_runs_at_its_max_vl_and_keeps_its_zcr() {
     assert_eq!(w.cpu.zcr_el12(), 0x5, "the guest's ZCR_EL1 is loaded");
     w.cpu.set_zcr_el12(0x2); // the guest writes its ZCR_EL1
     w.apply(Ev::Exit).unwrap();
-    assert_eq!(w.vcpu_zcr_el1, 0x2, "ZCR_EL1 saved at exit");
+    assert_eq!(w.vcpu_zcr_el1.raw(), 0x2, "ZCR_EL1 saved at exit");
     assert_eq!(w.cpu.vl(), GUEST_VQ, "ZCR_EL2 left at the guest's max VL for the lazy save");
 }
 
@@ -421,12 +400,19 @@ fn illegal_transitions_are_rejected() {
     }
 }
 
-#[test]
-fn impossible_trap_is_reported_once_and_changes_nothing() {
+/// A guest without SVE that has just entered for the first time, and a handle
+/// on its CPU.
+fn entered() -> (World, Cpu) {
     let mut w = World::new(false);
     w.apply(Ev::Load).unwrap();
     w.apply(Ev::Enter).unwrap();
-    let mut cpu = w.cpu.handle();
+    let cpu = w.cpu.clone();
+    (w, cpu)
+}
+
+#[test]
+fn impossible_trap_is_reported_once_and_changes_nothing() {
+    let (mut w, mut cpu) = entered();
     assert!(fp::handle_trap(&mut w, &mut cpu, false));
     assert!(w.illegal.is_empty());
     // FP is not trapped while the guest owns it: a second trap is a bug.
@@ -438,10 +424,7 @@ fn impossible_trap_is_reported_once_and_changes_nothing() {
 
 #[test]
 fn sve_trap_without_sve_is_left_to_the_slow_path() {
-    let mut w = World::new(false);
-    w.apply(Ev::Load).unwrap();
-    w.apply(Ev::Enter).unwrap();
-    let mut cpu = w.cpu.handle();
+    let (mut w, mut cpu) = entered();
     assert!(!fp::handle_trap(&mut w, &mut cpu, true));
     assert_eq!(w.owner, FpOwner::Free);
     // And a handled trap writes no SVE register.

@@ -1,117 +1,43 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The deferred system registers of `vcpu_load`/`vcpu_put` (`rust/sysregs.rs`):
+//! The deferred system registers of `vcpu_load`/`vcpu_put` (`rust/world/sysreg_sr.rs`):
 //! the steps on a simulated register file, for every feature combination, and the
 //! table against the kernel's own C (`asm/kvm_host.h`, `hyp/include/hyp/sysreg-sr.h`).
 //!
 //! The kernel tree is `$KDIR` (default: the project's `build/linux`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
-use vhe_rs_hosttest::sim::{Event, SimRegs};
+mod common;
+
+use common::cpu::{random_regs, Cpu};
+use common::kernel::{c_function, inside, read_kernel};
+use common::rng::Rng;
+use common::vcpu::{all_features, Vcpu};
+use std::collections::{BTreeSet, HashMap};
+use vhe_rs_hosttest::sim::Event;
 use vhe_rs_hosttest::world::sysreg_sr::{
-    self, CpuReg, Entry, Feature, Features, Group, Load, SysregContext, VcpuSlot, VcpuSysReg, TABLE,
+    self, CpuReg, Entry, Feature, Features, Group, Load, VcpuSlot, VcpuSysReg, TABLE,
 };
+use vhe_rs_hosttest::world::traps::TrapCaps;
 
 // ---------------------------------------------------------------------------
-// A model of the vCPU and a deterministic generator.
+// Set-up.
 
-/// xorshift64*: reproducible values without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
+/// A vCPU with random values on a CPU whose table registers hold random
+/// values, and a handle on that CPU.
+fn random_vcpu(features: Features, rng: &mut Rng) -> (Vcpu, Cpu) {
+    let cpu = Cpu::new(random_regs(rng));
+    (Vcpu::random(&cpu, features, TrapCaps::default(), rng), cpu)
 }
 
-/// Every vCPU slot of the table (and the host's copies of the user registers).
-#[derive(Clone, Debug, PartialEq)]
-struct Vcpu {
-    guest: BTreeMap<VcpuSlot, u64>,
-    host: BTreeMap<VcpuSlot, u64>,
-    features: Features,
-    sysregs_on_cpu: bool,
-    workaround_1508412: bool,
+/// [`random_vcpu`], its deferred registers restored on the CPU.
+fn loaded_vcpu(features: Features, rng: &mut Rng) -> (Vcpu, Cpu) {
+    let (mut vcpu, mut regs) = random_vcpu(features, rng);
+    sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
+    (vcpu, regs)
 }
 
-impl Vcpu {
-    fn random(features: Features, rng: &mut Rng) -> Self {
-        let guest = TABLE.iter().map(|e| (e.vcpu, rng.next())).collect();
-        let host = TABLE
-            .iter()
-            .filter(|e| e.group == Group::User)
-            .map(|e| (e.vcpu, rng.next()))
-            .collect();
-        Vcpu {
-            guest,
-            host,
-            features,
-            sysregs_on_cpu: false,
-            workaround_1508412: false,
-        }
-    }
-}
-
-impl SysregContext for Vcpu {
-    fn guest(&self, slot: VcpuSlot) -> u64 {
-        *self
-            .guest
-            .get(&slot)
-            .unwrap_or_else(|| panic!("guest slot {} not modelled", slot.name()))
-    }
-    fn set_guest(&mut self, slot: VcpuSlot, val: u64) {
-        assert!(
-            self.guest.insert(slot, val).is_some(),
-            "guest slot {} not modelled",
-            slot.name()
-        );
-    }
-    fn host(&self, slot: VcpuSlot) -> u64 {
-        *self
-            .host
-            .get(&slot)
-            .unwrap_or_else(|| panic!("host slot {} asked for", slot.name()))
-    }
-    fn set_host(&mut self, slot: VcpuSlot, val: u64) {
-        assert!(
-            self.host.insert(slot, val).is_some(),
-            "host slot {} written",
-            slot.name()
-        );
-    }
-    fn features(&self) -> Features {
-        self.features
-    }
-    fn set_sysregs_on_cpu(&mut self, on: bool) {
-        self.sysregs_on_cpu = on;
-    }
-    fn workaround_1508412(&self) -> bool {
-        self.workaround_1508412
-    }
-}
-
-/// A register file where every register of the table holds a random value.
-fn random_cpu(rng: &mut Rng) -> SimRegs {
-    let mut regs = SimRegs::new();
-    for r in CpuReg::ALL {
-        regs.set_encoded(r.encoding(), rng.next());
-    }
-    regs
-}
-
-fn cpu_value(regs: &SimRegs, r: CpuReg) -> u64 {
-    regs.get_encoded(r.encoding()).unwrap()
-}
-
-/// Every feature combination.
-fn all_features() -> impl Iterator<Item = Features> {
-    (0..1u8 << Feature::ALL.len()).map(Features::from_bits)
+fn cpu_value(cpu: &Cpu, r: CpuReg) -> u64 {
+    cpu.get_encoded(r.encoding())
 }
 
 const EVERYTHING: Features = Features::from_bits(u8::MAX);
@@ -131,8 +57,7 @@ fn restore_then_save_is_identity() {
     let mut rng = Rng(0x5eed_0001);
     for f in all_features() {
         for _ in 0..8 {
-            let vcpu0 = Vcpu::random(f, &mut rng);
-            let mut regs = random_cpu(&mut rng);
+            let (vcpu0, mut regs) = random_vcpu(f, &mut rng);
             let host_user: Vec<(VcpuSlot, u64)> = TABLE
                 .iter()
                 .filter(|e| e.group == Group::User)
@@ -165,7 +90,7 @@ fn restore_then_save_is_identity() {
                     slot.name()
                 );
             }
-            assert!(regs.unset_reads.is_empty());
+            assert!(regs.unset_reads().is_empty());
         }
     }
 }
@@ -174,16 +99,8 @@ fn restore_then_save_is_identity() {
 fn put_saves_what_the_guest_left() {
     let mut rng = Rng(0x5eed_0002);
     for f in all_features() {
-        let mut vcpu = Vcpu::random(f, &mut rng);
-        let mut regs = random_cpu(&mut rng);
-        sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
-        // The guest runs and changes every register it owns.
-        let mut want = vcpu.guest.clone();
-        for e in TABLE.iter().filter(|e| e.put && f.allows(e.gate)) {
-            let v = rng.next();
-            regs.set_encoded(e.cpu.encoding(), v);
-            want.insert(e.vcpu, v);
-        }
+        let (mut vcpu, mut regs) = loaded_vcpu(f, &mut rng);
+        let want = vcpu.run_guest(&mut rng);
         sysreg_sr::save_deferred(&mut vcpu, &mut regs);
         assert_eq!(vcpu.guest, want, "{f:?}");
     }
@@ -193,11 +110,9 @@ fn put_saves_what_the_guest_left() {
 fn gated_registers_untouched_without_their_feature() {
     let mut rng = Rng(0x5eed_0003);
     for f in all_features() {
-        let mut vcpu = Vcpu::random(f, &mut rng);
-        let mut regs = random_cpu(&mut rng);
-        sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
+        let (mut vcpu, mut regs) = loaded_vcpu(f, &mut rng);
         sysreg_sr::save_deferred(&mut vcpu, &mut regs);
-        let touched = regs.touched();
+        let touched = regs.regs().touched();
         // Exactly the deferred registers the features allow, nothing else.
         let want: BTreeSet<&str> = TABLE
             .iter()
@@ -226,12 +141,10 @@ fn gated_registers_untouched_without_their_feature() {
 #[test]
 fn load_restores_32bit_state_before_el1() {
     let mut rng = Rng(0x5eed_0004);
-    let mut vcpu = Vcpu::random(EVERYTHING, &mut rng);
-    let mut regs = random_cpu(&mut rng);
-    sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
+    let (_, regs) = loaded_vcpu(EVERYTHING, &mut rng);
+    let log = regs.log();
     let group_of = |name: &str| TABLE.iter().find(|e| e.cpu.name() == name).map(|e| e.group);
-    let writes: Vec<(&str, Group)> = regs
-        .log
+    let writes: Vec<(&str, Group)> = log
         .iter()
         .filter_map(|e| match e {
             Event::Write(n, _) => Some((*n, group_of(n).unwrap())),
@@ -248,13 +161,12 @@ fn load_restores_32bit_state_before_el1() {
         "errata 852523/853709: 32-bit state after EL1 registers: {writes:?}"
     );
     // The host's user registers are read before anything is written.
-    let first_write = regs
-        .log
+    let first_write = log
         .iter()
         .position(|e| matches!(e, Event::Write(..)))
         .unwrap();
     assert_eq!(
-        regs.log[..first_write],
+        log[..first_write],
         [Event::Read("TPIDR_EL0"), Event::Read("TPIDRRO_EL0")]
     );
     // And the writes are the load plan, in order.
@@ -268,7 +180,7 @@ fn load_restores_32bit_state_before_el1() {
 #[test]
 fn live_accessors_follow_the_table() {
     let mut rng = Rng(0x5eed_0005);
-    let mut regs = random_cpu(&mut rng);
+    let mut regs = Cpu::new(random_regs(&mut rng));
     for r in VcpuSysReg::ALL {
         let e = sysreg_sr::entry(*r).unwrap_or_else(|| panic!("{} not in the table", r.name()));
         let before = cpu_value(&regs, e.cpu);
@@ -321,42 +233,6 @@ fn cpu_registers_are_the_generated_ones() {
 // ---------------------------------------------------------------------------
 // The table against the kernel's C.
 
-fn kdir() -> PathBuf {
-    std::env::var_os("KDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../build/linux"))
-}
-
-fn read_kernel(rel: &str) -> String {
-    let path = kdir().join(rel);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (set KDIR to the kernel tree)", path.display()))
-}
-
-/// The body of C function `name` (from its opening line to the `}` at column 0).
-fn c_function<'a>(text: &'a str, name: &str) -> &'a str {
-    let start = text
-        .lines()
-        .position(|l| {
-            !l.starts_with(char::is_whitespace)
-                && l.contains(&format!(" {name}("))
-                && !l.ends_with(';')
-        })
-        .unwrap_or_else(|| panic!("no definition of {name}()"));
-    let off: usize = text.lines().take(start).map(|l| l.len() + 1).sum();
-    let body = &text[off..];
-    let end = body
-        .find("\n}\n")
-        .unwrap_or_else(|| panic!("{name}(): no closing brace"));
-    &body[..end]
-}
-
-/// `X` of `PREFIX(X)SUFFIX...`.
-fn inside<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let rest = s.strip_prefix(prefix)?;
-    Some(&rest[..rest.find(')')?])
-}
-
 /// The `case X: ... SYS_Y ...` lines of one of the two switches of `asm/kvm_host.h`,
 /// as (X, Y); every `case` line must parse.
 fn kvm_host_switch(text: &str, func: &str, write: bool) -> BTreeSet<(String, String)> {
@@ -404,7 +280,7 @@ fn diff_message(
             .join(", ")
     };
     format!(
-        "{what}:\n  in the kernel, not in rust/sysregs.rs: [{}]\n  in rust/sysregs.rs, not in the kernel: [{}]",
+        "{what}:\n  in the kernel, not in rust/world/sysreg_sr.rs: [{}]\n  in rust/world/sysreg_sr.rs, not in the kernel: [{}]",
         fmt(kernel.difference(ours).collect()),
         fmt(ours.difference(kernel).collect())
     )
@@ -486,9 +362,7 @@ fn live_registers_hold_the_guest_values_after_load() {
     let live = kvm_host_switch(&text, "__vcpu_read_sys_reg_from_cpu", false);
     let mut rng = Rng(0x5eed_0006);
     for f in all_features() {
-        let mut vcpu = Vcpu::random(f, &mut rng);
-        let mut regs = random_cpu(&mut rng);
-        sysreg_sr::restore_deferred(&mut vcpu, &mut regs);
+        let (vcpu, regs) = loaded_vcpu(f, &mut rng);
         let mut checked = 0;
         for (x, y) in &live {
             let reg = *VcpuSysReg::ALL
@@ -506,7 +380,7 @@ fn live_registers_hold_the_guest_values_after_load() {
                 want,
                 "{f:?}: {x} not in {y} after load"
             );
-            let mut probe = regs.clone();
+            let mut probe = regs.fork();
             assert_eq!(
                 sysreg_sr::read_from_cpu(&mut probe, reg),
                 Some(want),
@@ -727,7 +601,7 @@ fn c_save_gates(text: &str, func: &str) -> Vec<(String, Features)> {
 fn gates_match_sysreg_sr_h() {
     let text = read_kernel("arch/arm64/kvm/hyp/include/hyp/sysreg-sr.h");
     let mut gated = 0;
-    for (func, _) in SAVES {
+    for (_, func, _) in C_GROUPS {
         for (slot, gate) in c_save_gates(&text, func) {
             let e = TABLE
                 .iter()
@@ -749,20 +623,13 @@ fn table_moves<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Move> {
         .collect()
 }
 
-const SAVES: [(&str, Group); 5] = [
-    ("__sysreg_save_el1_state", Group::El1),
-    ("__sysreg_save_user_state", Group::User),
-    ("__sysreg32_save_state", Group::Aarch32),
-    ("__sysreg_save_common_state", Group::Common),
-    ("__sysreg_save_el2_return_state", Group::El2Return),
-];
-
-const RESTORES: [(&str, Group); 5] = [
-    ("__sysreg_restore_el1_state", Group::El1),
-    ("__sysreg_restore_user_state", Group::User),
-    ("__sysreg32_restore_state", Group::Aarch32),
-    ("__sysreg_restore_common_state", Group::Common),
-    ("__sysreg_restore_el2_return_state", Group::El2Return),
+/// Each group of `sysreg-sr.h` with the functions that save and restore it.
+const C_GROUPS: [(Group, &str, &str); 5] = [
+    (Group::El1, "__sysreg_save_el1_state", "__sysreg_restore_el1_state"),
+    (Group::User, "__sysreg_save_user_state", "__sysreg_restore_user_state"),
+    (Group::Aarch32, "__sysreg32_save_state", "__sysreg32_restore_state"),
+    (Group::Common, "__sysreg_save_common_state", "__sysreg_restore_common_state"),
+    (Group::El2Return, "__sysreg_save_el2_return_state", "__sysreg_restore_el2_return_state"),
 ];
 
 /// Asserts that C function `func` moves `c`, exactly the registers of `group`
@@ -779,29 +646,39 @@ fn assert_group_is_c(func: &str, group: Group, c: &[Move], plan: &[&'static Entr
     assert_eq!(c, &ours[..], "{func}(): same registers, different order");
 }
 
+/// [`assert_group_is_c`] for each function of `funcs` in `sysreg-sr.h`, whose
+/// moves `moves` parses; returns how many moves it parsed.
+fn assert_groups_are_c(
+    funcs: [(&str, Group); 5],
+    moves: impl Fn(&str, &str) -> Vec<Move>,
+    plan: impl Iterator<Item = &'static Entry>,
+) -> usize {
+    let text = read_kernel("arch/arm64/kvm/hyp/include/hyp/sysreg-sr.h");
+    let plan: Vec<_> = plan.collect();
+    let mut total = 0;
+    for (func, group) in funcs {
+        let c = moves(&text, func);
+        total += c.len();
+        assert_group_is_c(func, group, &c, &plan);
+    }
+    total
+}
+
 /// Every register each group of `sysreg-sr.h` saves is in the table, in that
 /// group and CPU register, and the other way round; the put plan saves them in
 /// the C's order.
 #[test]
 fn groups_match_sysreg_sr_h_saves() {
-    let text = read_kernel("arch/arm64/kvm/hyp/include/hyp/sysreg-sr.h");
-    let mut total = 0;
-    for (func, group) in SAVES {
-        let c = c_saves(&text, func);
-        total += c.len();
-        let plan: Vec<_> = sysreg_sr::put_plan(EVERYTHING).collect();
-        assert_group_is_c(func, group, &c, &plan);
-    }
+    let saves = C_GROUPS.map(|(group, save, _)| (save, group));
+    let total = assert_groups_are_c(saves, c_saves, sysreg_sr::put_plan(EVERYTHING));
     assert!(total >= 36, "only {total} saves parsed from sysreg-sr.h");
 }
 
 /// The same for the restores, and the load plan restores in the C's order.
 #[test]
 fn groups_match_sysreg_sr_h_restores() {
-    let text = read_kernel("arch/arm64/kvm/hyp/include/hyp/sysreg-sr.h");
-    let mut total = 0;
-    for (func, group) in RESTORES {
-        let (all, open) = c_restores(&text, func);
+    let moves = |text: &str, func: &str| {
+        let (all, open) = c_restores(text, func);
         // SCTLR_EL1 and TCR_EL1 are written again (and TCR_EL1 once more, with
         // EPDx set) only on the non-VHE SPECULATIVE_AT paths: keep the first write.
         let mut seen = HashMap::new();
@@ -823,10 +700,10 @@ fn groups_match_sysreg_sr_h_restores() {
         for x in &open {
             assert_eq!(x, "TCR_EL1", "{func}: multi-line write of {x}");
         }
-        total += c.len();
-        let plan: Vec<_> = sysreg_sr::load_plan(EVERYTHING).collect();
-        assert_group_is_c(func, group, &c, &plan);
-    }
+        c
+    };
+    let restores = C_GROUPS.map(|(group, _, restore)| (restore, group));
+    let total = assert_groups_are_c(restores, moves, sysreg_sr::load_plan(EVERYTHING));
     assert!(total >= 37, "only {total} restores parsed from sysreg-sr.h");
 }
 

@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What the host tests share, each piece defined once: every test file says
+//! `mod common;` and uses what it needs.
+//!
+//! * [`kernel`]: the kernel tree (`$KDIR`) and what the tests parse out of its C;
+//! * [`rng`]: a deterministic generator;
+//! * [`cpu`]: the simulated CPU, one register file behind handles that the code
+//!   under test and the models share;
+//! * [`vcpu`]: the model vCPU, implementing the context traits of `world` and
+//!   recording the kernel state it is asked to change;
+//! * [`host`]: the host side of load and put: the fine-grained trap registers as
+//!   the C defines them, the capability combinations, a host CPU to load on.
+
+// Each test file is its own crate and uses only part of this.
+#![allow(dead_code)]
+
+pub mod cpu;
+pub mod host;
+pub mod kernel;
+pub mod rng;
+pub mod vcpu;

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The model vCPU: the kernel state the steps of `vcpu_load`/`vcpu_put` read
+//! and write ([`SysregContext`], [`TrapContext`], [`Stage2Context`],
+//! [`LoadContext`]), which records every change of kernel state it is asked
+//! for ("marks"), placed among the register accesses of its simulated CPU so
+//! that the order of both can be checked ([`Vcpu::timeline`]).
+
+use std::collections::BTreeMap;
+use vhe_rs_hosttest::arch::{Value, HCRX_EL2, MDCR_EL2};
+use vhe_rs_hosttest::sim::Event;
+use vhe_rs_hosttest::world::loadput::LoadContext;
+use vhe_rs_hosttest::world::stage2::{Stage2, Stage2Context};
+use vhe_rs_hosttest::world::sysreg_sr::{Feature, Features, Group, SysregContext, VcpuSlot, TABLE};
+use vhe_rs_hosttest::world::traps::{FgtGroup, HostSaved, TrapCaps, TrapContext};
+
+use super::cpu::Cpu;
+use super::rng::Rng;
+
+/// The groups of `kvm->arch.fgu[]`, in [`Vcpu::fgu`]'s order.
+pub const GROUPS: [FgtGroup; 4] = [
+    FgtGroup::Hfgxtr,
+    FgtGroup::Hfgitr,
+    FgtGroup::Hdfgrtr,
+    FgtGroup::Hafgrtr,
+];
+
+/// The index of `g` in [`GROUPS`].
+pub fn group_index(g: FgtGroup) -> usize {
+    GROUPS.iter().position(|x| *x == g).unwrap()
+}
+
+/// Every combination of the vCPU features.
+pub fn all_features() -> impl Iterator<Item = Features> {
+    (0..1u8 << Feature::ALL.len()).map(Features::from_bits)
+}
+
+/// A change of kernel state the code under test asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    Running(bool),
+    SysregsOnCpu(bool),
+    PmuserenrOnCpu(bool),
+    /// IRQs disabled (`true`) or enabled again.
+    IrqsOff(bool),
+    SetHost(VcpuSlot),
+    SetHostSaved(HostSaved),
+}
+
+/// One step of the merged history: a register access or a mark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Reg(Event),
+    Ctx(Mark),
+}
+
+#[derive(Clone)]
+pub struct Vcpu {
+    /// The CPU it is loaded on.
+    pub cpu: Cpu,
+    /// (length of the CPU's log when the mark was made, mark).
+    pub marks: Vec<(usize, Mark)>,
+    // SysregContext.
+    /// Every slot of the table.
+    pub guest: BTreeMap<VcpuSlot, u64>,
+    /// The host's copies of the user registers.
+    pub host: BTreeMap<VcpuSlot, u64>,
+    pub features: Features,
+    pub sysregs_on_cpu: bool,
+    pub workaround_1508412: bool,
+    // TrapContext.
+    pub caps: TrapCaps,
+    pub mdcr: Value<MDCR_EL2::Reg>,
+    pub hcrx: Value<HCRX_EL2::Reg>,
+    /// `kvm->arch.fgu[]`, in [`GROUPS`]' order.
+    pub fgu: [u64; 4],
+    pub host_saved: BTreeMap<HostSaved, u64>,
+    pub pmuserenr_on_cpu: bool,
+    // Stage2Context.
+    pub stage2: Stage2,
+    // LoadContext.
+    pub running: bool,
+    pub irqs_off: bool,
+}
+
+impl Vcpu {
+    /// A vCPU on `cpu` with random guest registers, traps and stage 2, and
+    /// nothing in `fgu[]`.
+    pub fn random(cpu: &Cpu, features: Features, caps: TrapCaps, rng: &mut Rng) -> Self {
+        let guest = TABLE.iter().map(|e| (e.vcpu, rng.next())).collect();
+        // The host's user registers get a sentinel that is not what the CPU holds,
+        // so that a missing save at load shows.
+        let host = TABLE
+            .iter()
+            .filter(|e| e.group == Group::User)
+            .map(|e| (e.vcpu, rng.next()))
+            .collect();
+        Vcpu {
+            cpu: cpu.clone(),
+            marks: Vec::new(),
+            guest,
+            host,
+            features,
+            sysregs_on_cpu: false,
+            workaround_1508412: false,
+            caps,
+            mdcr: Value::from_raw(rng.next()),
+            hcrx: Value::from_raw(rng.next()),
+            fgu: [0; 4],
+            host_saved: BTreeMap::new(),
+            pmuserenr_on_cpu: false,
+            stage2: Stage2 {
+                vtcr: Value::from_raw(rng.next()),
+                vttbr: Value::from_raw(rng.next()),
+            },
+            running: false,
+            irqs_off: false,
+        }
+    }
+
+    fn mark(&mut self, m: Mark) {
+        let at = self.cpu.regs().log.len();
+        self.marks.push((at, m));
+    }
+
+    /// The guest runs and changes every register it owns on the CPU (without
+    /// logging): returns the context `vcpu_put` must save.
+    pub fn run_guest(&self, rng: &mut Rng) -> BTreeMap<VcpuSlot, u64> {
+        let mut want = self.guest.clone();
+        for e in TABLE.iter().filter(|e| e.put && self.features.allows(e.gate)) {
+            let v = rng.next();
+            self.cpu.set_encoded(e.cpu.encoding(), v);
+            want.insert(e.vcpu, v);
+        }
+        want
+    }
+
+    /// Forgets the CPU's log and the marks.
+    pub fn clear_history(&mut self) {
+        self.cpu.clear_log();
+        self.marks.clear();
+    }
+
+    /// The CPU's log with this vCPU's marks in their places.
+    pub fn timeline(&self) -> Vec<Step> {
+        let log = self.cpu.log();
+        let mut out = Vec::new();
+        let mut marks = self.marks.iter().peekable();
+        for (i, e) in log.iter().enumerate() {
+            while let Some((_, m)) = marks.next_if(|(at, _)| *at <= i) {
+                out.push(Step::Ctx(*m));
+            }
+            out.push(Step::Reg(*e));
+        }
+        out.extend(marks.map(|(_, m)| Step::Ctx(*m)));
+        out
+    }
+}
+
+/// `slots[slot]`, or the test fails with `what`.
+fn get_slot(slots: &BTreeMap<VcpuSlot, u64>, slot: VcpuSlot, what: &str) -> u64 {
+    *slots
+        .get(&slot)
+        .unwrap_or_else(|| panic!("{what} slot {} not modelled", slot.name()))
+}
+
+/// Sets `slots[slot]`, which must be modelled, or the test fails with `what`.
+fn set_slot(slots: &mut BTreeMap<VcpuSlot, u64>, slot: VcpuSlot, val: u64, what: &str) {
+    assert!(
+        slots.insert(slot, val).is_some(),
+        "{what} slot {} not modelled",
+        slot.name()
+    );
+}
+
+impl SysregContext for Vcpu {
+    fn guest(&self, slot: VcpuSlot) -> u64 {
+        get_slot(&self.guest, slot, "guest")
+    }
+    fn set_guest(&mut self, slot: VcpuSlot, val: u64) {
+        set_slot(&mut self.guest, slot, val, "guest");
+    }
+    fn host(&self, slot: VcpuSlot) -> u64 {
+        // Only the user registers' are modelled.
+        get_slot(&self.host, slot, "host")
+    }
+    fn set_host(&mut self, slot: VcpuSlot, val: u64) {
+        set_slot(&mut self.host, slot, val, "host");
+        self.mark(Mark::SetHost(slot));
+    }
+    fn features(&self) -> Features {
+        self.features
+    }
+    fn set_sysregs_on_cpu(&mut self, on: bool) {
+        self.sysregs_on_cpu = on;
+        self.mark(Mark::SysregsOnCpu(on));
+    }
+    fn workaround_1508412(&self) -> bool {
+        self.workaround_1508412
+    }
+}
+
+impl TrapContext for Vcpu {
+    fn trap_caps(&self) -> TrapCaps {
+        self.caps
+    }
+    fn vcpu_mdcr_el2(&self) -> Value<MDCR_EL2::Reg> {
+        self.mdcr
+    }
+    fn vcpu_hcrx_el2(&self) -> Value<HCRX_EL2::Reg> {
+        self.hcrx
+    }
+    fn fgu(&self, group: FgtGroup) -> u64 {
+        self.fgu[group_index(group)]
+    }
+    fn host_saved(&self, slot: HostSaved) -> u64 {
+        // Restoring a slot that was never saved is a bug: no default value.
+        *self
+            .host_saved
+            .get(&slot)
+            .unwrap_or_else(|| panic!("host slot {slot:?} restored but never saved"))
+    }
+    fn set_host_saved(&mut self, slot: HostSaved, val: u64) {
+        self.host_saved.insert(slot, val);
+        self.mark(Mark::SetHostSaved(slot));
+    }
+    fn set_pmuserenr_on_cpu(&mut self, on: bool) {
+        self.pmuserenr_on_cpu = on;
+        self.mark(Mark::PmuserenrOnCpu(on));
+    }
+}
+
+impl Stage2Context for Vcpu {
+    fn stage2(&self) -> Stage2 {
+        self.stage2
+    }
+}
+
+impl LoadContext for Vcpu {
+    fn set_running_vcpu(&mut self, on: bool) {
+        self.running = on;
+        self.mark(Mark::Running(on));
+    }
+    fn with_irqs_off(&mut self, f: impl FnOnce(&mut Self)) {
+        assert!(!self.irqs_off, "with_irqs_off nested");
+        self.irqs_off = true;
+        self.mark(Mark::IrqsOff(true));
+        f(self);
+        self.mark(Mark::IrqsOff(false));
+        self.irqs_off = false;
+    }
+}
