@@ -59,12 +59,27 @@ pub const PARTS: &[Part] = &[
         steps: &[Step::LoadFp, Step::CtxflushFp, Step::CtxsyncFp, Step::PutFp],
         implemented: true,
     },
-    Part { name: "sysregs", steps: &[Step::VcpuLoad, Step::VcpuPut], implemented: true },
-    Part { name: "run", steps: &[Step::VcpuRun], implemented: false },
-    Part { name: "debug", steps: &[Step::SetupDebug, Step::ClearDebug], implemented: false },
+    Part {
+        name: "sysregs",
+        steps: &[Step::VcpuLoad, Step::VcpuPut],
+        implemented: true,
+    },
+    Part {
+        name: "run",
+        steps: &[Step::VcpuRun],
+        implemented: false,
+    },
+    Part {
+        name: "debug",
+        steps: &[Step::SetupDebug, Step::ClearDebug],
+        implemented: false,
+    },
 ];
 
-const _: () = assert!(PARTS.len() <= u32::BITS as usize, "Parts is one bit per part");
+const _: () = assert!(
+    PARTS.len() <= u32::BITS as usize,
+    "Parts is one bit per part"
+);
 
 /// A set of parts, one bit per entry of [`PARTS`].
 ///
@@ -95,7 +110,11 @@ impl Parts {
 
     /// The parts in the set.
     pub fn iter(self) -> impl Iterator<Item = &'static Part> {
-        PARTS.iter().enumerate().filter(move |(i, _)| self.0 & (1 << i) != 0).map(|(_, p)| p)
+        PARTS
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, p)| p)
     }
 
     /// Whether a part in the set takes `step`.

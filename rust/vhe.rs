@@ -35,7 +35,10 @@ struct VheRs;
 impl kernel::Module for VheRs {
     fn init(module: &'static ThisModule) -> Result<Self> {
         if let Some(why) = kvm::unsupported_reason() {
-            pr_err!("unsupported host: {}; not loading\n", why.to_str().unwrap_or("?"));
+            pr_err!(
+                "unsupported host: {}; not loading\n",
+                why.to_str().unwrap_or("?")
+            );
             return Err(ENODEV);
         }
         if let Some(sym) = kvm::missing_hook_symbol() {
@@ -56,9 +59,15 @@ impl kernel::Module for VheRs {
             EINVAL
         })?;
         kvm::register(module, parts).inspect_err(|e| {
-            pr_err!("KVM refused the backend (error {}): see the kvm message above\n", e.to_errno());
+            pr_err!(
+                "KVM refused the backend (error {}): see the kvm message above\n",
+                e.to_errno()
+            );
         })?;
-        pr_info!("loaded on a VHE host: new VMs run these parts in Rust: {}\n", param);
+        pr_info!(
+            "loaded on a VHE host: new VMs run these parts in Rust: {}\n",
+            param
+        );
         Ok(VheRs)
     }
 }

@@ -130,7 +130,11 @@ impl<R> Field<R> {
     pub const fn new(shift: u32, width: u32) -> Self {
         assert!(width >= 1 && shift + width <= 64);
         // INVARIANT: checked just above.
-        Self { shift, width, _reg: PhantomData }
+        Self {
+            shift,
+            width,
+            _reg: PhantomData,
+        }
     }
 
     /// The field's first bit.
@@ -150,7 +154,11 @@ impl<R> Field<R> {
 
     /// The field holding `v` (truncated to the field's width).
     pub const fn val(self, v: u64) -> FieldValue<R> {
-        FieldValue { mask: self.mask(), value: (v << self.shift) & self.mask(), _reg: PhantomData }
+        FieldValue {
+            mask: self.mask(),
+            value: (v << self.shift) & self.mask(),
+            _reg: PhantomData,
+        }
     }
 
     /// Every bit of the field set.
@@ -231,7 +239,10 @@ impl<R: SysReg> core::fmt::Debug for Value<R> {
 impl<R> Value<R> {
     /// A value from its raw bits.
     pub const fn from_raw(raw: u64) -> Self {
-        Self { raw, _reg: PhantomData }
+        Self {
+            raw,
+            _reg: PhantomData,
+        }
     }
 
     /// The value's raw bits.

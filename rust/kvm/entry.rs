@@ -8,10 +8,10 @@
 
 use super::glue::{self, Stat};
 use super::host;
-use super::stats::{self, STATS};
-use super::task;
-use super::step::{self, with_irqs_off, Step as StepCtx};
 use super::host_data::HOST_DATA;
+use super::stats::{self, STATS};
+use super::step::{self, with_irqs_off, Step as StepCtx};
+use super::task;
 use super::vcpu::Vcpu;
 use crate::arch::Cpu;
 use crate::parts::{Parts, Step};
@@ -255,4 +255,3 @@ pub(crate) fn unregister() {
     // SAFETY: called once, from module exit, after a successful `register`.
     unsafe { glue::vhe_rs_backend_unregister(OPS.0.get()) }
 }
-

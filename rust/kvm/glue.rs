@@ -131,5 +131,9 @@ extern "C" {
     pub(crate) fn vhe_rs_cap(cap: Cap) -> bool;
     pub(crate) fn vhe_rs_vcpu_set_sysregs_on_cpu(vcpu: *mut bindings::kvm_vcpu, on: bool);
     pub(crate) fn vhe_rs_vcpu_set_pmuserenr_on_cpu(vcpu: *mut bindings::kvm_vcpu, on: bool);
-    pub(crate) fn vhe_rs_vcpu_stage2(vcpu: *mut bindings::kvm_vcpu, vtcr: *mut u64, vttbr: *mut u64);
+    pub(crate) fn vhe_rs_vcpu_stage2(
+        vcpu: *mut bindings::kvm_vcpu,
+        vtcr: *mut u64,
+        vttbr: *mut u64,
+    );
 }

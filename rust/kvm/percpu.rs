@@ -27,7 +27,10 @@ unsafe impl<T> Sync for PerCpu<T> {}
 impl<T> PerCpu<T> {
     /// Not set yet.
     pub(crate) const fn new() -> Self {
-        Self { base: AtomicUsize::new(0), _t: PhantomData }
+        Self {
+            base: AtomicUsize::new(0),
+            _t: PhantomData,
+        }
     }
 
     /// Sets the per-CPU address.

@@ -18,7 +18,8 @@ pub(crate) type Counters = [AtomicU64; Stat::COUNT];
 pub(crate) static STATS: PerCpu<Counters> = PerCpu::new();
 
 // `unsigned long` is 64 bits on arm64: the C array and `Counters` have the same layout.
-const _: () = assert!(core::mem::size_of::<core::ffi::c_ulong>() == core::mem::size_of::<AtomicU64>());
+const _: () =
+    assert!(core::mem::size_of::<core::ffi::c_ulong>() == core::mem::size_of::<AtomicU64>());
 
 /// Counts `stat` on the CPU `cpu`, which the caller runs on.
 #[inline(always)]

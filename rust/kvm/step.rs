@@ -4,9 +4,9 @@
 //! each context trait of `crate::world` over the kernel's state.
 
 use super::glue::{self, Cap, Stat};
+use super::host_data::HostData;
 use super::percpu::CpuOffset;
 use super::stats;
-use super::host_data::HostData;
 use super::task::Task;
 use super::vcpu::{cap, host_sysreg, Vcpu};
 use crate::arch::{Value, HCRX_EL2, MDCR_EL2};
@@ -82,7 +82,12 @@ impl<'a> Step<'a> {
         // SAFETY: the caller's contract.
         let cpu = unsafe { CpuOffset::this_cpu() };
         // INVARIANT: `host` is the instance of `cpu`, the step's CPU.
-        Self { vcpu, host: HostData::on(cpu), cpu, features: Features::NONE }
+        Self {
+            vcpu,
+            host: HostData::on(cpu),
+            cpu,
+            features: Features::NONE,
+        }
     }
 
     /// The context of `vcpu_load`/`vcpu_put`, with the vCPU's features.
@@ -256,4 +261,3 @@ pub(crate) fn with_irqs_off<R>(f: impl FnOnce() -> R) -> R {
     unsafe { glue::vhe_rs_local_irq_restore(flags) };
     r
 }
-

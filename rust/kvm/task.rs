@@ -37,7 +37,8 @@ impl Task {
     /// registers since this task's state was last loaded.
     #[inline(always)]
     pub(crate) fn foreign_fpstate(&self) -> bool {
-        const _: () = assert!(core::mem::size_of::<core::ffi::c_ulong>() == core::mem::size_of::<u64>());
+        const _: () =
+            assert!(core::mem::size_of::<core::ffi::c_ulong>() == core::mem::size_of::<u64>());
         // SAFETY: the task is alive (type invariant); `thread_info.flags` is an
         // `unsigned long` that other CPUs may set atomically (e.g. need-resched),
         // so it is read atomically, as `test_bit()` reads it.

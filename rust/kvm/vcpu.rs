@@ -195,7 +195,11 @@ impl Vcpu {
         // SAFETY: the vCPU is live (type invariant); the glue asks
         // `kvm_has_feat()`-style questions of it and of final capabilities.
         let bits = unsafe { glue::vhe_rs_vcpu_features(self.as_ptr()) };
-        let mut features = if ras { Features::NONE.with(Feature::Ras) } else { Features::NONE };
+        let mut features = if ras {
+            Features::NONE.with(Feature::Ras)
+        } else {
+            Features::NONE
+        };
         for f in VcpuFeature::ALL {
             if bits & (1 << *f as u32) != 0 {
                 features = features.with(feature(*f));
@@ -226,7 +230,14 @@ impl Vcpu {
             FgtGroup::Hafgrtr => bindings::fgt_group_id_HAFGRTR_GROUP,
         };
         // SAFETY: a live vCPU's `kvm` is its live VM (type invariant).
-        unsafe { (*(*self.as_ptr()).kvm).arch.fgu.get(id as usize).copied().unwrap_or(0) }
+        unsafe {
+            (*(*self.as_ptr()).kvm)
+                .arch
+                .fgu
+                .get(id as usize)
+                .copied()
+                .unwrap_or(0)
+        }
     }
 
     /// The stage-2 translation of the vCPU's current MMU (`kvm_get_vttbr()`).
@@ -235,7 +246,10 @@ impl Vcpu {
         // SAFETY: the vCPU is live (type invariant): its `hw_mmu` is its VM's
         // stage-2 MMU; the two pointers are to locals.
         unsafe { glue::vhe_rs_vcpu_stage2(self.as_ptr(), &mut vtcr, &mut vttbr) };
-        Stage2 { vtcr: Value::from_raw(vtcr), vttbr: Value::from_raw(vttbr) }
+        Stage2 {
+            vtcr: Value::from_raw(vtcr),
+            vttbr: Value::from_raw(vttbr),
+        }
     }
 
     /// Sets or clears the vCPU's `SYSREGS_ON_CPU` flag.

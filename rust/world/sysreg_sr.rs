@@ -72,22 +72,21 @@ macro_rules! vcpu_sysregs {
 macro_rules! with_vcpu_sysregs {
     ($m:ident) => {
         $m! {
-    MPIDR_EL1, SCTLR_EL1, CPACR_EL1, TTBR0_EL1, TTBR1_EL1, TCR_EL1, TCR2_EL1,
-    PIR_EL1, PIRE0_EL1, POR_EL1, ESR_EL1, AFSR0_EL1, AFSR1_EL1, FAR_EL1, MAIR_EL1,
-    VBAR_EL1, CONTEXTIDR_EL1, AMAIR_EL1, CNTKCTL_EL1, PAR_EL1, TPIDR_EL1, TFSR_EL1,
-    TFSRE0_EL1, SP_EL1, ELR_EL1, SPSR_EL1,
-    TPIDR_EL0, TPIDRRO_EL0,
-    DACR32_EL2, IFSR32_EL2, DBGVCR32_EL2,
-    MDSCR_EL1, POR_EL0, DISR_EL1,
-    ZCR_EL1,
-        }
+        MPIDR_EL1, SCTLR_EL1, CPACR_EL1, TTBR0_EL1, TTBR1_EL1, TCR_EL1, TCR2_EL1,
+        PIR_EL1, PIRE0_EL1, POR_EL1, ESR_EL1, AFSR0_EL1, AFSR1_EL1, FAR_EL1, MAIR_EL1,
+        VBAR_EL1, CONTEXTIDR_EL1, AMAIR_EL1, CNTKCTL_EL1, PAR_EL1, TPIDR_EL1, TFSR_EL1,
+        TFSRE0_EL1, SP_EL1, ELR_EL1, SPSR_EL1,
+        TPIDR_EL0, TPIDRRO_EL0,
+        DACR32_EL2, IFSR32_EL2, DBGVCR32_EL2,
+        MDSCR_EL1, POR_EL0, DISR_EL1,
+        ZCR_EL1,
+            }
     };
 }
 #[allow(unused_imports)]
 pub(crate) use with_vcpu_sysregs;
 
 with_vcpu_sysregs!(vcpu_sysregs);
-
 
 // With HCR_EL2.E2H set, the `_EL1` encodings reach the EL2 registers from EL2: the
 // guest's EL1 registers are reached through the `_EL12` aliases. TPIDR_EL1,
@@ -648,14 +647,22 @@ fn plan_entry<const I: usize>(plan: &'static [u8], features: Features) -> Option
 }
 
 #[inline(always)]
-fn save_host_user<const I: usize, C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A, features: Features) {
+fn save_host_user<const I: usize, C: SysregContext, A: RegAccess>(
+    ctx: &mut C,
+    regs: &mut A,
+    features: Features,
+) {
     if let Some(e) = plan_entry::<I>(&USER_PLAN, features) {
         ctx.set_host(e.vcpu, e.cpu.read(regs));
     }
 }
 
 #[inline(always)]
-fn restore_guest<const I: usize, C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A, features: Features) {
+fn restore_guest<const I: usize, C: SysregContext, A: RegAccess>(
+    ctx: &mut C,
+    regs: &mut A,
+    features: Features,
+) {
     if let Some(e) = plan_entry::<I>(&LOAD_PLAN, features) {
         e.cpu.write(regs, ctx.guest(e.vcpu));
     }
@@ -674,7 +681,11 @@ fn save_guest<const I: usize, C: SysregContext, A: RegAccess>(
 }
 
 #[inline(always)]
-fn restore_host_user<const I: usize, C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A, features: Features) {
+fn restore_host_user<const I: usize, C: SysregContext, A: RegAccess>(
+    ctx: &mut C,
+    regs: &mut A,
+    features: Features,
+) {
     if let Some(e) = plan_entry::<I>(&USER_PLAN, features) {
         e.cpu.write(regs, ctx.host(e.vcpu));
     }

@@ -80,12 +80,42 @@ pub struct Fgt {
 
 /// The fine-grained trap registers, in the order the C writes them.
 pub const FGT: [Fgt; 6] = [
-    Fgt { reg: FgtReg::HFGRTR_EL2, group: FgtGroup::Hfgxtr, mask: consts::HFGRTR_EL2_MASK, nmask: consts::HFGRTR_EL2_NMASK },
-    Fgt { reg: FgtReg::HFGWTR_EL2, group: FgtGroup::Hfgxtr, mask: consts::HFGWTR_EL2_MASK, nmask: consts::HFGWTR_EL2_NMASK },
-    Fgt { reg: FgtReg::HFGITR_EL2, group: FgtGroup::Hfgitr, mask: consts::HFGITR_EL2_MASK, nmask: consts::HFGITR_EL2_NMASK },
-    Fgt { reg: FgtReg::HDFGRTR_EL2, group: FgtGroup::Hdfgrtr, mask: consts::HDFGRTR_EL2_MASK, nmask: consts::HDFGRTR_EL2_NMASK },
-    Fgt { reg: FgtReg::HDFGWTR_EL2, group: FgtGroup::Hdfgrtr, mask: consts::HDFGWTR_EL2_MASK, nmask: consts::HDFGWTR_EL2_NMASK },
-    Fgt { reg: FgtReg::HAFGRTR_EL2, group: FgtGroup::Hafgrtr, mask: consts::HAFGRTR_EL2_MASK, nmask: consts::HAFGRTR_EL2_NMASK },
+    Fgt {
+        reg: FgtReg::HFGRTR_EL2,
+        group: FgtGroup::Hfgxtr,
+        mask: consts::HFGRTR_EL2_MASK,
+        nmask: consts::HFGRTR_EL2_NMASK,
+    },
+    Fgt {
+        reg: FgtReg::HFGWTR_EL2,
+        group: FgtGroup::Hfgxtr,
+        mask: consts::HFGWTR_EL2_MASK,
+        nmask: consts::HFGWTR_EL2_NMASK,
+    },
+    Fgt {
+        reg: FgtReg::HFGITR_EL2,
+        group: FgtGroup::Hfgitr,
+        mask: consts::HFGITR_EL2_MASK,
+        nmask: consts::HFGITR_EL2_NMASK,
+    },
+    Fgt {
+        reg: FgtReg::HDFGRTR_EL2,
+        group: FgtGroup::Hdfgrtr,
+        mask: consts::HDFGRTR_EL2_MASK,
+        nmask: consts::HDFGRTR_EL2_NMASK,
+    },
+    Fgt {
+        reg: FgtReg::HDFGWTR_EL2,
+        group: FgtGroup::Hdfgrtr,
+        mask: consts::HDFGWTR_EL2_MASK,
+        nmask: consts::HDFGWTR_EL2_NMASK,
+    },
+    Fgt {
+        reg: FgtReg::HAFGRTR_EL2,
+        group: FgtGroup::Hafgrtr,
+        mask: consts::HAFGRTR_EL2_MASK,
+        nmask: consts::HAFGRTR_EL2_NMASK,
+    },
 ];
 
 /// Where the host's value of a trap register is kept between load and put.
@@ -127,13 +157,16 @@ pub trait TrapContext {
 /// Whether this CPU implements the Activity Monitors (`cpu_has_amu()`: the C
 /// asks each CPU, AMU may be on some CPUs only).
 fn cpu_has_amu<A: RegAccess>(regs: &mut A) -> bool {
-    regs.read::<ID_AA64PFR0_EL1::Reg>().field(ID_AA64PFR0_EL1::AMU) != 0
+    regs.read::<ID_AA64PFR0_EL1::Reg>()
+        .field(ID_AA64PFR0_EL1::AMU)
+        != 0
 }
 
 /// The fine-grained trap registers this CPU has.
 fn fgt_regs<A: RegAccess>(regs: &mut A) -> impl Iterator<Item = &'static Fgt> {
     let amu = cpu_has_amu(regs);
-    FGT.iter().filter(move |f| amu || f.reg != FgtReg::HAFGRTR_EL2)
+    FGT.iter()
+        .filter(move |f| amu || f.reg != FgtReg::HAFGRTR_EL2)
 }
 
 /// Extra trap bits the host's errata require in `reg`: Ampere AC03_CPU_38

@@ -14,10 +14,17 @@ use vhe_rs_hosttest::sim::{Event, SimRegs};
 /// `sys_reg(a, b, c, d, e)` packed the way `asm/sysreg.h` packs it.
 fn sys_reg_text(v: &str) -> Option<u32> {
     let inner = v.strip_prefix("sys_reg(")?.strip_suffix(')')?;
-    let f: Vec<u32> = inner.split(',').map(|x| x.trim().parse().ok()).collect::<Option<_>>()?;
+    let f: Vec<u32> = inner
+        .split(',')
+        .map(|x| x.trim().parse().ok())
+        .collect::<Option<_>>()?;
     use defs::packing::*;
     Some(
-        (f[0] << OP0_SHIFT) | (f[1] << OP1_SHIFT) | (f[2] << CRN_SHIFT) | (f[3] << CRM_SHIFT) | (f[4] << OP2_SHIFT),
+        (f[0] << OP0_SHIFT)
+            | (f[1] << OP1_SHIFT)
+            | (f[2] << CRN_SHIFT)
+            | (f[3] << CRM_SHIFT)
+            | (f[4] << OP2_SHIFT),
     )
 }
 
@@ -43,26 +50,47 @@ fn tools_registers_match_generated_sysreg_defs_h() {
     let regs = defs::TOOLS_REGISTERS;
     assert!(regs.len() > 100, "only {} registers generated", regs.len());
     let kernel_regs = d.keys().filter(|k| k.starts_with("REG_")).count();
-    assert_eq!(regs.len(), kernel_regs, "register count differs from sysreg-defs.h");
+    assert_eq!(
+        regs.len(),
+        kernel_regs,
+        "register count differs from sysreg-defs.h"
+    );
     let mut seen = std::collections::HashSet::new();
     for r in regs {
         let enc = sys_reg_text(define(&d, &format!("SYS_{}", r.name))).unwrap();
         assert_eq!(r.encoding, enc, "encoding of {}", r.name);
         for f in r.fields {
             let k = format!("{}_{}", r.field_prefix, f.name);
-            assert_eq!(num(define(&d, &format!("{k}_SHIFT"))), f.shift as u64, "{k} shift");
-            assert_eq!(num(define(&d, &format!("{k}_WIDTH"))), f.width as u64, "{k} width");
+            assert_eq!(
+                num(define(&d, &format!("{k}_SHIFT"))),
+                f.shift as u64,
+                "{k} shift"
+            );
+            assert_eq!(
+                num(define(&d, &format!("{k}_WIDTH"))),
+                f.width as u64,
+                "{k} width"
+            );
             seen.insert(format!("{k}_SHIFT"));
             for (vn, vv) in f.values {
                 let kv = format!("{k}_{vn}");
-                let want = define(&d, &kv).trim_start_matches("UL(").trim_end_matches(')').to_string();
+                let want = define(&d, &kv)
+                    .trim_start_matches("UL(")
+                    .trim_end_matches(')')
+                    .to_string();
                 assert_eq!(num(&want), *vv, "{kv}");
             }
         }
     }
     // And the other way round: every field the kernel defines is generated.
-    let missing: Vec<_> = d.keys().filter(|k| k.ends_with("_SHIFT") && !seen.contains(*k)).collect();
-    assert!(missing.is_empty(), "fields the kernel defines and vhe-rs lacks: {missing:?}");
+    let missing: Vec<_> = d
+        .keys()
+        .filter(|k| k.ends_with("_SHIFT") && !seen.contains(*k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "fields the kernel defines and vhe-rs lacks: {missing:?}"
+    );
 }
 
 #[test]
@@ -79,11 +107,17 @@ fn header_registers_match_sysreg_h() {
 fn hcr_bits_match_kvm_arm_h() {
     // `#define HCR_TGE (UL(1) << 27)`: single bits in kvm_arm.h.
     let d = defines("arch/arm64/include/asm/kvm_arm.h");
-    let hcr = defs::HDR_REGISTERS.iter().find(|r| r.name == "HCR_EL2").unwrap();
+    let hcr = defs::HDR_REGISTERS
+        .iter()
+        .find(|r| r.name == "HCR_EL2")
+        .unwrap();
     let mut checked = 0;
     for f in hcr.fields {
         let text = define(&d, &format!("HCR_{}", f.name));
-        if let Some(bit) = text.strip_prefix("(UL(1) << ").and_then(|t| t.strip_suffix(')')) {
+        if let Some(bit) = text
+            .strip_prefix("(UL(1) << ")
+            .and_then(|t| t.strip_suffix(')'))
+        {
             if let Ok(bit) = bit.trim().parse::<u32>() {
                 assert_eq!((f.shift, f.width), (bit, 1), "HCR_{}", f.name);
                 checked += 1;
@@ -139,17 +173,34 @@ fn exception_classes_are_the_kernels() {
     let kernel: HashMap<String, u64> = d
         .iter()
         .filter_map(|(k, v)| k.strip_prefix("ESR_ELx_EC_").map(|n| (n.to_string(), v)))
-        .filter(|(n, v)| !["MAX", "SHIFT", "WIDTH", "MASK"].contains(&n.as_str()) && v.starts_with("UL("))
+        .filter(|(n, v)| {
+            !["MAX", "SHIFT", "WIDTH", "MASK"].contains(&n.as_str()) && v.starts_with("UL(")
+        })
         .map(|(n, v)| (n, hex(v)))
         .collect();
     assert!(kernel.len() > 30, "parsed too few classes: {kernel:?}");
-    let ours: HashMap<String, u64> = arch::Ec::ALL.iter().map(|e| (e.name().to_string(), *e as u64)).collect();
+    let ours: HashMap<String, u64> = arch::Ec::ALL
+        .iter()
+        .map(|e| (e.name().to_string(), *e as u64))
+        .collect();
     assert_eq!(ours, kernel, "Ec differs from asm/esr.h");
     for raw in 0..64u64 {
-        let named = kernel.iter().find(|(_, v)| **v == raw).map(|(n, _)| n.as_str());
-        assert_eq!(arch::Ec::from_raw(raw).map(|e| e.name()), named, "EC {raw:#x}");
+        let named = kernel
+            .iter()
+            .find(|(_, v)| **v == raw)
+            .map(|(n, _)| n.as_str());
+        assert_eq!(
+            arch::Ec::from_raw(raw).map(|e| e.name()),
+            named,
+            "EC {raw:#x}"
+        );
     }
-    let num = |name: &str| -> u32 { d[name].trim_matches(|c| c == '(' || c == ')').parse().unwrap() };
+    let num = |name: &str| -> u32 {
+        d[name]
+            .trim_matches(|c| c == '(' || c == ')')
+            .parse()
+            .unwrap()
+    };
     let shift = num("ESR_ELx_EC_SHIFT");
     assert_eq!(d["ESR_ELx_IL"], "(UL(1) << ESR_ELx_IL_SHIFT)");
     let il = 1u64 << num("ESR_ELx_IL_SHIFT");
@@ -157,7 +208,11 @@ fn exception_classes_are_the_kernels() {
         for (il_set, iss) in [(false, 0u64), (true, 0x1ff_ffff), (true, 0x12345)] {
             let raw = ((*ec as u64) << shift) | if il_set { il } else { 0 } | iss;
             let esr = arch::Esr::new(Value::from_raw(raw));
-            assert_eq!((esr.ec(), esr.il(), esr.iss()), (Some(*ec), il_set, iss), "{raw:#x}");
+            assert_eq!(
+                (esr.ec(), esr.il(), esr.iss()),
+                (Some(*ec), il_set, iss),
+                "{raw:#x}"
+            );
         }
     }
 }

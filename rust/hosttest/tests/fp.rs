@@ -13,7 +13,9 @@ mod common;
 use common::cpu::Cpu;
 use vhe_rs_hosttest::arch::{RegAccess, Value, ZCR_EL12, ZCR_EL2};
 use vhe_rs_hosttest::sim::SimRegs;
-use vhe_rs_hosttest::world::fp::{self, FpAction, FpContext, FpEvent, FpHypContext, FpIllegal, FpOwner};
+use vhe_rs_hosttest::world::fp::{
+    self, FpAction, FpContext, FpEvent, FpHypContext, FpIllegal, FpOwner,
+};
 
 const DEPTH: usize = 10;
 const HOST_VQ: u64 = 8;
@@ -96,7 +98,8 @@ impl Cpu {
         ZCR_EL2::LEN.get(self.get::<ZCR_EL2::Reg>()) + 1
     }
     fn set_vl(&self, vq: u64) {
-        self.regs_mut().set::<ZCR_EL2::Reg>(ZCR_EL2::LEN.val(vq - 1).value());
+        self.regs_mut()
+            .set::<ZCR_EL2::Reg>(ZCR_EL2::LEN.val(vq - 1).value());
     }
     fn zcr_el12(&self) -> u64 {
         self.get::<ZCR_EL12::Reg>()
@@ -109,7 +112,10 @@ impl Cpu {
 impl World {
     /// A copy of the world with its own registers, for one branch of the walk.
     fn branch(&self) -> World {
-        World { cpu: self.cpu.fork(), ..self.clone() }
+        World {
+            cpu: self.cpu.fork(),
+            ..self.clone()
+        }
     }
 
     fn new(sve: bool) -> Self {
@@ -142,7 +148,10 @@ impl World {
             Bound::Host => self.host_mem = self.regs,
             Bound::Guest => {
                 if self.sve && self.cpu.vl() != GUEST_VQ {
-                    return Err(format!("guest SVE state saved at VL {} (max {GUEST_VQ})", self.cpu.vl()));
+                    return Err(format!(
+                        "guest SVE state saved at VL {} (max {GUEST_VQ})",
+                        self.cpu.vl()
+                    ));
                 }
                 self.guest_mem = self.regs
             }
@@ -184,7 +193,10 @@ impl World {
                     self.cpu.set_vl(HOST_VQ);
                 }
                 if self.regs != Tag::Host(self.host_latest) {
-                    return Err(format!("host reads {:?}, its latest is {}", self.regs, self.host_latest));
+                    return Err(format!(
+                        "host reads {:?}, its latest is {}",
+                        self.regs, self.host_latest
+                    ));
                 }
                 self.host_latest += 1;
                 self.regs = Tag::Host(self.host_latest);
@@ -221,7 +233,10 @@ impl World {
                     self.traps += 1;
                 }
                 if self.regs != Tag::Guest(self.guest_latest) {
-                    return Err(format!("guest reads {:?}, its latest is {}", self.regs, self.guest_latest));
+                    return Err(format!(
+                        "guest reads {:?}, its latest is {}",
+                        self.regs, self.guest_latest
+                    ));
                 }
                 self.guest_latest += 1;
                 self.regs = Tag::Guest(self.guest_latest);
@@ -242,11 +257,14 @@ impl World {
 
     /// Nothing lost, nothing mixed up.
     fn check(&self) -> Result<(), String> {
-        let live = |tag: Tag, bound: Bound| self.regs == tag && self.bound == bound && !self.foreign;
+        let live =
+            |tag: Tag, bound: Bound| self.regs == tag && self.bound == bound && !self.foreign;
         let g = Tag::Guest(self.guest_latest);
         let guest_safe = self.guest_mem == g
             || live(g, Bound::Guest)
-            || (self.regs == g && self.phase == Phase::InGuest && self.owner == FpOwner::GuestOwned);
+            || (self.regs == g
+                && self.phase == Phase::InGuest
+                && self.owner == FpOwner::GuestOwned);
         if !guest_safe {
             return Err(format!("guest value {} lost", self.guest_latest));
         }
@@ -263,7 +281,11 @@ impl World {
         if let Some(e) = self.illegal.first() {
             return Err(format!("impossible event reported: {e:?}"));
         }
-        if self.owner == FpOwner::GuestOwned && !self.foreign && self.phase != Phase::HostUser && self.regs != g {
+        if self.owner == FpOwner::GuestOwned
+            && !self.foreign
+            && self.phase != Phase::HostUser
+            && self.regs != g
+        {
             return Err("owner says guest, registers are not the guest's".into());
         }
         Ok(())
@@ -307,7 +329,11 @@ impl FpHypContext for World {
     fn load_guest_regs(&mut self, sve: bool) {
         assert_eq!(sve, self.sve);
         if sve {
-            assert_eq!(self.cpu.vl(), GUEST_VQ, "guest SVE state loaded at the wrong VL");
+            assert_eq!(
+                self.cpu.vl(),
+                GUEST_VQ,
+                "guest SVE state loaded at the wrong VL"
+            );
         }
         self.regs = self.guest_mem;
     }
@@ -360,13 +386,29 @@ fn every_sequence_to_depth_10_keeps_fp_state_whole() {
 #[test]
 fn trap_once_then_run_untrapped() {
     let mut w = World::new(false);
-    for ev in [Ev::Load, Ev::Enter, Ev::GuestUseFp, Ev::GuestUseFp, Ev::Exit, Ev::Enter, Ev::GuestUseFp] {
+    for ev in [
+        Ev::Load,
+        Ev::Enter,
+        Ev::GuestUseFp,
+        Ev::GuestUseFp,
+        Ev::Exit,
+        Ev::Enter,
+        Ev::GuestUseFp,
+    ] {
         w.apply(ev).unwrap();
     }
     assert_eq!(w.traps, 1, "the second entry must not trap again");
     assert_eq!(w.owner, FpOwner::GuestOwned);
     // Kernel-mode NEON between runs takes the registers: the next use traps again.
-    for ev in [Ev::Exit, Ev::KernelNeon, Ev::Enter, Ev::GuestUseFp, Ev::Exit, Ev::Put, Ev::HostUseFp] {
+    for ev in [
+        Ev::Exit,
+        Ev::KernelNeon,
+        Ev::Enter,
+        Ev::GuestUseFp,
+        Ev::Exit,
+        Ev::Put,
+        Ev::HostUseFp,
+    ] {
         w.apply(ev).unwrap();
     }
     assert_eq!(w.traps, 2);
@@ -384,15 +426,28 @@ fn sve_guest_runs_at_its_max_vl_and_keeps_its_zcr() {
     w.cpu.set_zcr_el12(0x2); // the guest writes its ZCR_EL1
     w.apply(Ev::Exit).unwrap();
     assert_eq!(w.vcpu_zcr_el1.raw(), 0x2, "ZCR_EL1 saved at exit");
-    assert_eq!(w.cpu.vl(), GUEST_VQ, "ZCR_EL2 left at the guest's max VL for the lazy save");
+    assert_eq!(
+        w.cpu.vl(),
+        GUEST_VQ,
+        "ZCR_EL2 left at the guest's max VL for the lazy save"
+    );
 }
 
 #[test]
 fn illegal_transitions_are_rejected() {
     for owner in [FpOwner::GuestOwned, FpOwner::HostOwned] {
-        assert_eq!(owner.next(FpEvent::Trap), Err(FpIllegal { owner, event: FpEvent::Trap }));
+        assert_eq!(
+            owner.next(FpEvent::Trap),
+            Err(FpIllegal {
+                owner,
+                event: FpEvent::Trap
+            })
+        );
     }
-    assert_eq!(FpOwner::Free.next(FpEvent::Trap), Ok((FpOwner::GuestOwned, FpAction::LoadGuest)));
+    assert_eq!(
+        FpOwner::Free.next(FpEvent::Trap),
+        Ok((FpOwner::GuestOwned, FpAction::LoadGuest))
+    );
     // Load and put always leave the registers to nobody.
     for owner in [FpOwner::Free, FpOwner::HostOwned, FpOwner::GuestOwned] {
         assert_eq!(owner.next(FpEvent::Load).unwrap().0, FpOwner::Free);
@@ -418,8 +473,18 @@ fn impossible_trap_is_reported_once_and_changes_nothing() {
     // FP is not trapped while the guest owns it: a second trap is a bug.
     let regs = w.regs;
     assert!(!fp::handle_trap(&mut w, &mut cpu, false));
-    assert_eq!(w.illegal, vec![FpIllegal { owner: FpOwner::GuestOwned, event: FpEvent::Trap }]);
-    assert_eq!((w.owner, w.regs), (FpOwner::GuestOwned, regs), "nothing moved");
+    assert_eq!(
+        w.illegal,
+        vec![FpIllegal {
+            owner: FpOwner::GuestOwned,
+            event: FpEvent::Trap
+        }]
+    );
+    assert_eq!(
+        (w.owner, w.regs),
+        (FpOwner::GuestOwned, regs),
+        "nothing moved"
+    );
 }
 
 #[test]

@@ -625,11 +625,31 @@ fn table_moves<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Move> {
 
 /// Each group of `sysreg-sr.h` with the functions that save and restore it.
 const C_GROUPS: [(Group, &str, &str); 5] = [
-    (Group::El1, "__sysreg_save_el1_state", "__sysreg_restore_el1_state"),
-    (Group::User, "__sysreg_save_user_state", "__sysreg_restore_user_state"),
-    (Group::Aarch32, "__sysreg32_save_state", "__sysreg32_restore_state"),
-    (Group::Common, "__sysreg_save_common_state", "__sysreg_restore_common_state"),
-    (Group::El2Return, "__sysreg_save_el2_return_state", "__sysreg_restore_el2_return_state"),
+    (
+        Group::El1,
+        "__sysreg_save_el1_state",
+        "__sysreg_restore_el1_state",
+    ),
+    (
+        Group::User,
+        "__sysreg_save_user_state",
+        "__sysreg_restore_user_state",
+    ),
+    (
+        Group::Aarch32,
+        "__sysreg32_save_state",
+        "__sysreg32_restore_state",
+    ),
+    (
+        Group::Common,
+        "__sysreg_save_common_state",
+        "__sysreg_restore_common_state",
+    ),
+    (
+        Group::El2Return,
+        "__sysreg_save_el2_return_state",
+        "__sysreg_restore_el2_return_state",
+    ),
 ];
 
 /// Asserts that C function `func` moves `c`, exactly the registers of `group`
@@ -642,7 +662,11 @@ fn assert_group_is_c(func: &str, group: Group, c: &[Move], plan: &[&'static Entr
     };
     let (cs, os): (BTreeSet<Move>, BTreeSet<Move>) =
         (c.iter().cloned().collect(), ours.iter().cloned().collect());
-    assert!(cs == os, "{}", diff_message(&format!("{func}() vs {group:?}"), &cs, &os));
+    assert!(
+        cs == os,
+        "{}",
+        diff_message(&format!("{func}() vs {group:?}"), &cs, &os)
+    );
     assert_eq!(c, &ours[..], "{func}(): same registers, different order");
 }
 

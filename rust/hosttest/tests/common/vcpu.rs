@@ -127,7 +127,10 @@ impl Vcpu {
     /// logging): returns the context `vcpu_put` must save.
     pub fn run_guest(&self, rng: &mut Rng) -> BTreeMap<VcpuSlot, u64> {
         let mut want = self.guest.clone();
-        for e in TABLE.iter().filter(|e| e.put && self.features.allows(e.gate)) {
+        for e in TABLE
+            .iter()
+            .filter(|e| e.put && self.features.allows(e.gate))
+        {
             let v = rng.next();
             self.cpu.set_encoded(e.cpu.encoding(), v);
             want.insert(e.vcpu, v);
