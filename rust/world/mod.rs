@@ -10,8 +10,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod exits;
 pub mod fp;
 pub mod loadput;
+pub mod pstate;
 pub mod stage2;
 pub mod sysreg_sr;
 pub mod traps;

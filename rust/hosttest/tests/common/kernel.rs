@@ -86,7 +86,7 @@ fn split_top(e: &str, op: char) -> Vec<&str> {
     parts
 }
 
-/// Evaluates a mask expression of the kernel's headers: `|`, `&`, `~`,
+/// Evaluates a mask expression of the kernel's headers: `|`, `&`, `<<`, `~`,
 /// parentheses, `BIT(n)`, `GENMASK(h, l)`, `GENMASK_ULL(h, l)`, `UL(n)`,
 /// numbers and the names of `d`. Anything else fails the test.
 pub fn c_eval(expr: &str, d: &HashMap<String, String>) -> u64 {
@@ -98,6 +98,17 @@ pub fn c_eval(expr: &str, d: &HashMap<String, String>) -> u64 {
     let parts = split_top(e, '&');
     if parts.len() > 1 {
         return parts.iter().fold(u64::MAX, |a, p| a & c_eval(p, d));
+    }
+    // `<<` binds tighter than `&` and `|`, less than `~`; left to right.
+    let parts = split_top(e, '<');
+    if parts.len() > 1 {
+        assert!(
+            parts.len() % 2 == 1 && parts.iter().skip(1).step_by(2).all(|p| p.is_empty()),
+            "cannot evaluate `{e}`: `<` that is not `<<`"
+        );
+        let mut operands = parts.iter().step_by(2);
+        let first = c_eval(operands.next().unwrap(), d);
+        return operands.fold(first, |a, p| a << c_eval(p, d));
     }
     if let Some(r) = e.strip_prefix('~') {
         return !c_eval(r, d);
@@ -150,4 +161,124 @@ pub fn c_function<'a>(text: &'a str, name: &str) -> &'a str {
 pub fn inside<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let rest = s.strip_prefix(prefix)?;
     Some(&rest[..rest.find(')')?])
+}
+
+/// `text` without its C comments (`/* */` and `//`), each replaced by a space.
+pub fn strip_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let block = rest.find("/*");
+        let line = rest.find("//");
+        match (block, line) {
+            (Some(b), l) if l.is_none_or(|l| b < l) => {
+                out.push_str(&rest[..b]);
+                out.push(' ');
+                let end = rest[b + 2..]
+                    .find("*/")
+                    .unwrap_or_else(|| panic!("unterminated comment"));
+                rest = &rest[b + 2 + end + 2..];
+            }
+            (_, Some(l)) => {
+                out.push_str(&rest[..l]);
+                out.push(' ');
+                rest = &rest[l..];
+                rest = &rest[rest.find('\n').unwrap_or(rest.len())..];
+            }
+            (None, None) => {
+                out.push_str(rest);
+                return out;
+            }
+            (Some(_), None) => unreachable!(),
+        }
+    }
+}
+
+/// `text` with every run of white space made one space.
+pub fn squash(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The part of `s` after `open` (which ends with an opening `(`, `[` or `{`)
+/// up to the bracket that closes it, and what follows that bracket.
+pub fn balanced<'a>(s: &'a str, open: &str) -> Option<(&'a str, &'a str)> {
+    let start = s.find(open)? + open.len();
+    let (o, c) = match open.chars().last()? {
+        '(' => ('(', ')'),
+        '[' => ('[', ']'),
+        '{' => ('{', '}'),
+        x => panic!("balanced(): `{open}` does not end with a bracket but `{x}`"),
+    };
+    let mut depth = 1;
+    for (i, ch) in s[start..].char_indices() {
+        if ch == o {
+            depth += 1;
+        } else if ch == c {
+            depth -= 1;
+            if depth == 0 {
+                return Some((&s[start..start + i], &s[start + i + 1..]));
+            }
+        }
+    }
+    None
+}
+
+/// The elements of the initializer of array `name` in `text` (`name[] = {
+/// ... };`), comments removed, white space squashed, in order.
+pub fn c_initializer(text: &str, name: &str) -> Vec<String> {
+    let text = strip_comments(text);
+    let (body, _) = balanced(&text, &format!("{name}[] = {{"))
+        .unwrap_or_else(|| panic!("no initializer of {name}[]"));
+    split_top(body, ',')
+        .into_iter()
+        .map(squash)
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
+/// The conditions of the `if` statements of a function body, in order, each
+/// with the statement that follows its closing parenthesis (up to its `;` or
+/// `{`), comments removed and white space squashed.
+pub fn if_statements(body: &str) -> Vec<(String, String)> {
+    let body = strip_comments(body);
+    let mut out = Vec::new();
+    let mut rest = body.as_str();
+    while let Some(at) = rest.find("if (") {
+        let before_ok = at == 0 || !rest[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+        let (cond, after) = balanced(&rest[at..], "if (").expect("unbalanced if");
+        if before_ok {
+            let end = after.find([';', '{']).map_or(after.len(), |e| e + 1);
+            out.push((squash(cond), squash(&after[..end])));
+        }
+        rest = &rest[at + 4..];
+    }
+    out
+}
+
+/// The function calls in C expression `e`, in order, outermost first: each as
+/// (name, whole call text).
+pub fn c_calls(e: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let b = e.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i] as char;
+        if c.is_ascii_alphabetic() || c == '_' {
+            let start = i;
+            while i < b.len() && ((b[i] as char).is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let name = &e[start..i];
+            let rest = e[i..].trim_start();
+            if rest.starts_with('(')
+                && !["if", "while", "switch", "return", "sizeof"].contains(&name)
+            {
+                let (args, _) = balanced(rest, "(").expect("unbalanced call");
+                out.push((name.to_string(), format!("{name}({args})")));
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
