@@ -1,0 +1,367 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Tests of tools/noinstr-check on small synthetic `llvm-objdump -dr` texts.
+
+  python3 -m unittest discover -s tools/tests -v
+"""
+import contextlib
+import importlib.machinery
+import importlib.util
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOOLS = os.path.dirname(HERE)
+TOOL = os.path.join(TOOLS, "noinstr-check")
+
+
+def load_tool():
+    """tools/noinstr-check as a module (a script without .py)."""
+    loader = importlib.machinery.SourceFileLoader("noinstr_check", TOOL)
+    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("noinstr_check", loader))
+    loader.exec_module(mod)
+    return mod
+
+
+nc = load_tool()
+
+
+def disasm(*funcs, section=".text"):
+    """An `llvm-objdump -dr --no-show-raw-insn` text of functions laid one after
+    another from 0: each (name, [insn, ...]); an insn is "mnem ops", or
+    ("mnem ops", "R_AARCH64_TYPE sym") for one with a relocation. A branch
+    to "@name" or "@name+0x8" is shown at that address, as objdump does."""
+    starts, at = {}, 0
+    for name, insns in funcs:
+        starts[name] = at
+        at += 4 * len(insns)
+    out = ["", "m.ko:\tfile format elf64-littleaarch64", "", f"Disassembly of section {section}:", ""]
+    for name, insns in funcs:
+        a = starts[name]
+        out.append(f"{a:016x} <{name}>:")
+        for i in insns:
+            text, reloc = (i, None) if isinstance(i, str) else i
+            if "@" in text:
+                head, tgt = text.split("@")
+                sym, _, off = tgt.partition("+")
+                t = starts[sym] + (int(off, 16) if off else 0)
+                text = f"{head}{t:#x} <{sym}{'+' + off if off else ''}>"
+            mnem, _, ops = text.partition(" ")
+            out.append(f"{a:8x}:      \t{mnem}\t{ops}".rstrip())
+            if reloc:
+                out.append(f"\t\t{a:016x}:  {reloc.split()[0]}\t{reloc.split()[1]}")
+            a += 4
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def call(sym):
+    return ("bl 0x0", f"R_AARCH64_CALL26 {sym}")
+
+
+def tail(sym):
+    return ("b 0x0", f"R_AARCH64_JUMP26 {sym}")
+
+
+PROLOGUE = ["stp x29, x30, [sp, #-0x10]!", "mov x29, sp"]
+EPILOGUE = ["ldp x29, x30, [sp], #0x10", "ret"]
+
+
+def run_check(text, roots, allow=(), allow_indirect=(), **kw):
+    mod = nc.Module(text, **kw)
+    rs = nc.RootSet("t", roots, allow, allow_indirect)
+    res = nc.check(mod, rs)
+    out = io.StringIO()
+    ok = nc.report(mod, rs, res, 1, True, out)
+    return ok, res, out.getvalue()
+
+
+class Deep(unittest.TestCase):
+    """root -> a -> b -> c, and c calls _printk."""
+
+    TEXT = disasm(
+        ("root", PROLOGUE + [call("a"), "mov w0, wzr"] + EPILOGUE),
+        ("a", PROLOGUE + ["cbz x0, @a+0x10", call("b")] + EPILOGUE),
+        ("b", ["add x0, x0, #1", tail("c")]),
+        ("c", PROLOGUE + ["adrp x0, 0x0", call("_printk")] + EPILOGUE),
+        ("unrelated", [call("kmalloc"), "ret"]),
+    )
+
+    def test_found_with_its_path(self):
+        ok, res, out = run_check(self.TEXT, ["^root$"])
+        self.assertFalse(ok)
+        self.assertEqual([(o[0], o[2]) for o in res.offences], [("print", "calls _printk, forbidden (print)")])
+        self.assertIn("not ok 1 - t: 1 offence", out)
+        self.assertIn("#   print: root -> a -> b -> c: calls _printk, forbidden (print) [.text+0x", out)
+        self.assertNotIn("kmalloc", out)  # not reachable from root
+
+    def test_listing(self):
+        _, _, out = run_check(self.TEXT, ["^root$"])
+        self.assertIn("reach module   c  (tail-called by b, .text+0x", out)
+        self.assertIn("reach external _printk  (called by c, .text+0x", out)
+
+    def test_from_a_middle_root(self):
+        ok, res, _ = run_check(self.TEXT, ["^b$"])
+        self.assertFalse(ok)
+        self.assertEqual(nc.path(res, res.offences[0][1]), "b -> c")
+
+    def test_a_root_that_matches_nothing_fails(self):
+        ok, res, out = run_check(self.TEXT, ["^root$", "^nothing$"])
+        self.assertFalse(ok)
+        self.assertIn("#   no function matches root ^nothing$", out)
+
+
+class Allow(unittest.TestCase):
+    TEXT = disasm(
+        ("root", PROLOGUE + ["tbnz w0, #0x7, @root+0x10", call("sink"), call("helper")] + EPILOGUE),
+        ("sink", PROLOGUE + [call("__warn_printk"), call("deeper"), "brk #0x800"] + EPILOGUE),
+        ("deeper", [call("mutex_lock"), "ret"]),
+        ("helper", ["ret"]),
+    )
+
+    def test_allowed_sink_is_not_descended(self):
+        ok, res, out = run_check(self.TEXT, ["^root$"], allow=[("^sink$", "a deliberate WARN")])
+        self.assertTrue(ok, out)
+        self.assertIn("ok 1 - t: 1 root, 2 functions reachable in the module, 0 outside it", out)
+        self.assertIn("#   allowed: root -> sink [.text+0x", out)
+        self.assertIn("]: a deliberate WARN", out)
+        reached = set(res.nodes.values())
+        self.assertNotIn("deeper", reached)
+        self.assertNotIn("__warn_printk", reached)
+        self.assertNotIn("mutex_lock", reached)
+
+    def test_without_the_allow_all_of_it_fails(self):
+        ok, res, out = run_check(self.TEXT, ["^root$"])
+        self.assertFalse(ok)
+        cats = sorted(o[0] for o in res.offences)
+        self.assertEqual(cats, ["lock", "print", "trap"])
+        self.assertIn("#   lock: root -> sink -> deeper: calls mutex_lock, forbidden (lock)", out)
+
+    def test_an_allowed_external_sink(self):
+        text = disasm(("root", PROLOGUE + [call("vhe_rs_report")] + EPILOGUE),
+                      ("vhe_rs_report", [call("__warn_printk"), "ret"]))
+        ok, _, out = run_check(text, ["^root$"], allow=[("^vhe_rs_report$", "why")])
+        self.assertTrue(ok, out)
+        ok, _, _ = run_check(text, ["^root$"], allow=[("^other$", "why")])
+        self.assertFalse(ok)
+
+
+class Indirect(unittest.TestCase):
+    TEXT = disasm(
+        ("root", PROLOGUE + [call("glue")] + EPILOGUE),
+        ("glue", PROLOGUE + ["adrp x8, 0x0", "ldr x8, [x8]", "blr x8"] + EPILOGUE),
+    )
+
+    def test_indirect_call_is_reported(self):
+        ok, res, out = run_check(self.TEXT, ["^root$"])
+        self.assertFalse(ok)
+        self.assertIn("#   indirect: root -> glue: an indirect call (blr x8): unknown callee [.text+0x24]", out)
+
+    def test_allowed_for_its_function(self):
+        ok, _, out = run_check(self.TEXT, ["^root$"], allow_indirect=[("^glue$", "the kernel's, by pointer")])
+        self.assertTrue(ok, out)
+        self.assertIn("#   allowed: root -> glue: an indirect call (blr x8) [.text+0x24]: the kernel's, by pointer",
+                      out)
+
+    def test_indirect_branch_takes_all_of_the_function(self):
+        text = disasm(("root", ["adr x9, @root+0xc", "br x9", "ret", call("_printk"), "ret"]))
+        ok, res, _ = run_check(text, ["^root$"], allow_indirect=[("^root$", "a jump table")])
+        self.assertFalse(ok)
+        self.assertEqual([o[0] for o in res.offences], ["print"])
+
+    def test_address_taken_is_a_call(self):
+        text = disasm(("root", PROLOGUE + [("adrp x1, 0x0", "R_AARCH64_ADR_PREL_PG_HI21 cb"),
+                                           ("add x1, x1, #0x0", "R_AARCH64_ADD_ABS_LO12_NC cb"),
+                                           call("register_it")] + EPILOGUE),
+                      ("cb", [call("schedule"), "ret"]))
+        ok, res, out = run_check(text, ["^root$"])
+        self.assertFalse(ok)
+        self.assertIn("#   lock: root -> cb: calls schedule, forbidden (lock)", out)
+        self.assertIn("address taken by root", out)
+
+
+class Traps(unittest.TestCase):
+    def test_brk_is_reported(self):
+        text = disasm(("root", PROLOGUE + ["cbnz x0, @root+0x10", "brk #0x1"] + EPILOGUE))
+        ok, res, out = run_check(text, ["^root$"])
+        self.assertFalse(ok)
+        self.assertIn("#   trap: root: brk #0x1 [.text+0xc]", out)
+
+    def test_udf_is_reported(self):
+        ok, res, _ = run_check(disasm(("root", ["udf #0x0"])), ["^root$"])
+        self.assertEqual([o[0] for o in res.offences], ["trap"])
+
+    def test_unreachable_brk_is_not(self):
+        # After a ret and after a BUG (no __bug_table: a trap that does not return).
+        text = disasm(("root", ["ret", "brk #0x800", call("_printk")]))
+        ok, _, out = run_check(text, ["^root$"])
+        self.assertTrue(ok, out)
+
+    BUG_RELOCS = """
+RELOCATION RECORDS FOR [__bug_table]:
+OFFSET           TYPE                     VALUE
+0000000000000000 R_AARCH64_PREL32         .text+0x4
+0000000000000004 R_AARCH64_PREL32         .rodata.str
+000000000000000c R_AARCH64_PREL32         .text+0x10
+0000000000000010 R_AARCH64_PREL32         .rodata.str
+"""
+    # Entry 0: line 0x1f4, flags 0 (BUG); entry 1: line 0x82, flags 0x0909 (WARN).
+    BUG_CONTENTS = """
+Contents of section __bug_table:
+ 0000 00000000 00000000 f4010000 00000000  ................
+ 0010 00000000 82000909                    ........
+Contents of section .rodata.str:
+ 0000 612e6300                             a.c.
+"""
+
+    def test_bug_table_tells_bug_from_warn(self):
+        text = disasm(("root", ["cbz x0, @root+0xc", "brk #0x800", "ret", "nop", "brk #0x800", call("_printk"),
+                                "ret"]))
+        ok, res, out = run_check(text, ["^root$"], relocs=self.BUG_RELOCS, contents=self.BUG_CONTENTS)
+        self.assertFalse(ok)
+        self.assertIn("#   trap: root: brk #0x800 (BUG at a.c:500) [.text+0x4]", out)
+        self.assertIn("#   trap: root: brk #0x800 (WARN at a.c:130) [.text+0x10]", out)
+        # A WARN goes on: the call after it is reached; a BUG does not.
+        self.assertIn("#   print: root: calls _printk", out)
+        self.assertEqual(len(res.offences), 3)
+
+
+class Alternatives(unittest.TestCase):
+    # cpus_have_final_cap(): `b BUG` patched to a nop by alt_cb_patch_nops for
+    # ARM64_ALWAYS_SYSTEM (cap 1); then `nop`, which cap 0x33 patches into
+    # `b yes` (the replacement at 0x1c).
+    TEXT = disasm(("root", ["b @root+0x18", "nop", "mov w0, wzr", "ret", "mov w0, #1", "ret",
+                            "brk #0x800", "b @root+0x10"]))
+    RELOCS = """
+RELOCATION RECORDS FOR [.altinstructions]:
+OFFSET           TYPE                     VALUE
+0000000000000000 R_AARCH64_PREL32         .text
+0000000000000004 R_AARCH64_PREL32         alt_cb_patch_nops
+000000000000000c R_AARCH64_PREL32         .text+0x4
+0000000000000010 R_AARCH64_PREL32         .text+0x1c
+"""
+    CONTENTS = """
+Contents of section .altinstructions:
+ 0000 00000000 00000000 01800400 00000000  ................
+ 0010 00000000 33000404                    ....3...
+"""
+
+    def test_always_patched_site(self):
+        ok, _, out = run_check(self.TEXT, ["^root$"], relocs=self.RELOCS, contents=self.CONTENTS)
+        self.assertTrue(ok, out)
+
+    def test_replacement_is_followed(self):
+        text = self.TEXT.replace("mov\tw0, #1", "bl\t0x0 <root>\n\t\t0000000000000010:  R_AARCH64_CALL26\t_printk")
+        ok, res, out = run_check(text, ["^root$"], relocs=self.RELOCS, contents=self.CONTENTS)
+        self.assertFalse(ok)
+        self.assertEqual([o[2] for o in res.offences], ["calls _printk, forbidden (print)"])
+
+    def test_unpatched_the_bug_is_reachable(self):
+        ok, res, out = run_check(self.TEXT, ["^root$"], relocs=self.RELOCS, contents=self.CONTENTS,
+                                 always_caps=set())
+        self.assertFalse(ok)
+        self.assertEqual([o[0] for o in res.offences], ["trap"])
+
+
+class Names(unittest.TestCase):
+    def test_forbidden_list(self):
+        for name, cat in [("core::panicking::panic_const::panic_const_add_overflow", "panic"),
+                          ("core::option::unwrap_failed", "panic"),
+                          ("core::result::unwrap_failed", "panic"),
+                          ("core::panicking::panic_bounds_check", "panic"),
+                          ("core::slice::index::slice_end_index_len_fail", "panic"),
+                          ("rust_begin_unwind", "panic"),
+                          ("_printk", "print"), ("__warn_printk", "print"), ("dump_stack", "print"),
+                          ("kernel::print::call_printk", "print"),
+                          ("__kmalloc_noprof", "alloc"), ("kfree", "alloc"), ("vmalloc_noprof", "alloc"),
+                          ("kernel::alloc::kvec::KVec::push", "alloc"),
+                          ("_raw_spin_lock_irqsave", "lock"), ("mutex_lock", "lock"),
+                          ("rcu_read_unlock_strict", "lock"), ("schedule", "lock"), ("__might_sleep", "lock"),
+                          ("__sanitizer_cov_trace_pc", "instrumentation"), ("__asan_load8", "instrumentation"),
+                          ("__stack_chk_fail", "instrumentation"), ("__fentry__", "instrumentation"),
+                          ("trace_kvm_exit", "instrumentation"), ("__cfi_check", "instrumentation")]:
+            self.assertEqual(nc.forbidden([name]), cat, name)
+        for name in ["vhe_rs_cap", "static_key_count", "memcpy", "fpsimd_bind_state_to_cpu",
+                     "vhe::kvm::entry::vcpu_callback::<vhe::kvm::entry::CtxsyncFp>"]:
+            self.assertIsNone(nc.forbidden([name]), name)
+
+    def test_rust_v0_names_are_demangled(self):
+        if not nc.shutil.which(nc.CXXFILT):
+            self.skipTest(f"{nc.CXXFILT} not installed")
+        root = "_RINvNtNtCsdO40NySvFJx_3vhe3kvm5entry13vcpu_callbackNtB2_10CtxflushFpEB6_"
+        panic = "_RNvNtNtCs1peUGmbrgHn_4core9panicking11panic_const24panic_const_add_overflow"
+        text = disasm((root, PROLOGUE + ["cbz x0, @" + root + "+0x10", call(panic)] + EPILOGUE))
+        ok, res, out = run_check(text, [r"vcpu_callback::<vhe::kvm::entry::CtxflushFp>$"])
+        self.assertFalse(ok)
+        self.assertIn("#   panic: vhe::kvm::entry::vcpu_callback::<vhe::kvm::entry::CtxflushFp>: calls "
+                      "core::panicking::panic_const::panic_const_add_overflow, forbidden (panic)", out)
+
+
+class Config(unittest.TestCase):
+    def test_parse(self):
+        sets = nc.parse_config("# c\n[one]\nroot ^a$\nallow ^b$ because\n\n[two/x]\nroot c\nroot d\n"
+                               "allow-indirect ^e$ the kernel's\n")
+        self.assertEqual([(s.name, s.roots, s.allow, s.allow_indirect) for s in sets],
+                         [("one", ["^a$"], [("^b$", "because")], []),
+                          ("two/x", ["c", "d"], [], [("^e$", "the kernel's")])])
+
+    def test_a_reason_is_required(self):
+        with self.assertRaisesRegex(nc.ToolError, "a reason is required"):
+            nc.parse_config("[one]\nroot a\nallow ^b$\n")
+
+    def test_a_set_needs_a_root(self):
+        with self.assertRaisesRegex(nc.ToolError, "has no root"):
+            nc.parse_config("[one]\nallow ^b$ why\n")
+
+    def test_the_project_config_parses(self):
+        with open(os.path.join(TOOLS, "noinstr.roots")) as f:
+            sets = nc.parse_config(f.read())
+        self.assertIn("ctxsync_fp", [s.name for s in sets])
+
+
+class Cli(unittest.TestCase):
+    """The script itself, on saved texts: TAP lines, summary, exit status."""
+
+    def run_tool(self, text, *args):
+        with tempfile.NamedTemporaryFile("w", suffix=".dis") as f:
+            f.write(text)
+            f.flush()
+            return subprocess.run([sys.executable, TOOL, "--objdump-text", f.name, *args],
+                                  capture_output=True, text=True)
+
+    def test_clean_graph_passes(self):
+        text = disasm(("root", PROLOGUE + [call("leaf"), tail("memcpy")]), ("leaf", ["ret"]))
+        p = self.run_tool(text, "--root", "^root$", "--list")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("ok 1 - roots: 1 root, 2 functions reachable in the module, 1 outside it", p.stdout)
+        self.assertIn("#   leaves the module: root -> memcpy", p.stdout)
+        self.assertTrue(p.stdout.endswith("noinstr-check: 1 passed, 0 failed\n"), p.stdout)
+
+    def test_offence_fails(self):
+        p = self.run_tool(Deep.TEXT, "--root", "^root$", "--root", "^helper$")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("not ok 1 - roots:", p.stdout)
+
+    def test_config_sets_are_tests(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".roots") as c:
+            c.write("[clean]\nroot ^b$\nallow ^c$ c prints, on purpose\n[dirty]\nroot ^root$\n")
+            c.flush()
+            p = self.run_tool(Deep.TEXT, "--config", c.name)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("ok 1 - clean:", p.stdout)
+        self.assertIn("not ok 2 - dirty:", p.stdout)
+        self.assertIn("noinstr-check: 1 passed, 1 failed", p.stdout)
+
+    def test_usage_errors(self):
+        p = self.run_tool(Deep.TEXT)
+        self.assertEqual(p.returncode, 2)
+        p = self.run_tool("nothing here\n", "--root", "x")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("no code", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
