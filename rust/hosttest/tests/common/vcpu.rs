@@ -2,13 +2,18 @@
 
 //! The model vCPU: the kernel state the steps of `vcpu_load`/`vcpu_put` read
 //! and write ([`SysregContext`], [`TrapContext`], [`Stage2Context`],
-//! [`LoadContext`]), which records every change of kernel state it is asked
-//! for ("marks"), placed among the register accesses of its simulated CPU so
-//! that the order of both can be checked ([`Vcpu::timeline`]).
+//! [`LoadContext`]) and the per-entry traps ([`EntryTrapContext`]), which
+//! records every change of kernel state it is asked for ("marks"), placed
+//! among the register accesses of its simulated CPU so that the order of both
+//! can be checked ([`Vcpu::timeline`]).
 
 use std::collections::BTreeMap;
-use vhe_rs_hosttest::arch::{Value, HCRX_EL2, MDCR_EL2};
+use vhe_rs_hosttest::arch::{
+    Value, CNTP_CVAL_EL02, HCRX_EL2, HCR_EL2, MDCR_EL2, VBAR_EL1, VSESR_EL2,
+};
 use vhe_rs_hosttest::sim::Event;
+use vhe_rs_hosttest::world::entry_traps::{EntryTrapCaps, EntryTrapContext, PhysTimer, TimerMap};
+use vhe_rs_hosttest::world::fp::FpOwner;
 use vhe_rs_hosttest::world::loadput::LoadContext;
 use vhe_rs_hosttest::world::stage2::{Stage2, Stage2Context};
 use vhe_rs_hosttest::world::sysreg_sr::{Feature, Features, Group, SysregContext, VcpuSlot, TABLE};
@@ -45,6 +50,10 @@ pub enum Mark {
     IrqsOff(bool),
     SetHost(VcpuSlot),
     SetHostSaved(HostSaved),
+    /// `vcpu->arch.hcr_el2` set to this value.
+    SetHcrEl2(u64),
+    /// The vCPU's saved compare value of a physical timer set to this value.
+    SetPtimerCval(PhysTimer, u64),
 }
 
 /// One step of the merged history: a register access or a mark.
@@ -81,6 +90,49 @@ pub struct Vcpu {
     // LoadContext.
     pub running: bool,
     pub irqs_off: bool,
+    // EntryTrapContext.
+    pub entry: EntryState,
+}
+
+/// The kernel state of the per-entry traps ([`EntryTrapContext`]).
+#[derive(Clone, Debug)]
+pub struct EntryState {
+    pub caps: EntryTrapCaps,
+    /// `vcpu->arch.hcr_el2`.
+    pub hcr: u64,
+    /// `vcpu->arch.vsesr_el2`.
+    pub vsesr: u64,
+    /// `host_data.fp_owner`.
+    pub fp_owner: FpOwner,
+    /// `vcpu_has_sve()`.
+    pub sve: bool,
+    pub timer_map: TimerMap,
+    /// The vCPU's `CNTP_CVAL_EL0` and `CNTHP_CVAL_EL2`.
+    pub cntp_cval: u64,
+    pub cnthp_cval: u64,
+    /// This CPU's `kvm_hyp_vector`, the kernel's `vectors`, this CPU's
+    /// `this_cpu_vector`.
+    pub hyp_vector: u64,
+    pub kernel_vectors: u64,
+    pub this_cpu_vector: u64,
+}
+
+impl Default for EntryState {
+    fn default() -> Self {
+        EntryState {
+            caps: EntryTrapCaps::default(),
+            hcr: 0,
+            vsesr: 0,
+            fp_owner: FpOwner::Free,
+            sve: false,
+            timer_map: TimerMap::NON_NESTED_VHE,
+            cntp_cval: 0,
+            cnthp_cval: 0,
+            hyp_vector: 0,
+            kernel_vectors: 0,
+            this_cpu_vector: 0,
+        }
+    }
 }
 
 impl Vcpu {
@@ -115,6 +167,7 @@ impl Vcpu {
             },
             running: false,
             irqs_off: false,
+            entry: EntryState::default(),
         }
     }
 
@@ -251,5 +304,52 @@ impl LoadContext for Vcpu {
         f(self);
         self.mark(Mark::IrqsOff(false));
         self.irqs_off = false;
+    }
+}
+
+impl EntryTrapContext for Vcpu {
+    fn entry_trap_caps(&self) -> EntryTrapCaps {
+        self.entry.caps
+    }
+    fn vcpu_hcr_el2(&self) -> Value<HCR_EL2::Reg> {
+        Value::from_raw(self.entry.hcr)
+    }
+    fn set_vcpu_hcr_el2(&mut self, val: Value<HCR_EL2::Reg>) {
+        self.entry.hcr = val.raw();
+        self.mark(Mark::SetHcrEl2(val.raw()));
+    }
+    fn vcpu_vsesr_el2(&self) -> Value<VSESR_EL2::Reg> {
+        Value::from_raw(self.entry.vsesr)
+    }
+    fn fp_owner(&self) -> FpOwner {
+        self.entry.fp_owner
+    }
+    fn guest_has_sve(&self) -> bool {
+        self.entry.sve
+    }
+    fn timer_map(&self) -> TimerMap {
+        self.entry.timer_map
+    }
+    fn ptimer_cval(&self, timer: PhysTimer) -> Value<CNTP_CVAL_EL02::Reg> {
+        Value::from_raw(match timer {
+            PhysTimer::Ptimer => self.entry.cntp_cval,
+            PhysTimer::Hptimer => self.entry.cnthp_cval,
+        })
+    }
+    fn set_ptimer_cval(&mut self, timer: PhysTimer, val: Value<CNTP_CVAL_EL02::Reg>) {
+        match timer {
+            PhysTimer::Ptimer => self.entry.cntp_cval = val.raw(),
+            PhysTimer::Hptimer => self.entry.cnthp_cval = val.raw(),
+        }
+        self.mark(Mark::SetPtimerCval(timer, val.raw()));
+    }
+    fn hyp_vector(&self) -> Value<VBAR_EL1::Reg> {
+        Value::from_raw(self.entry.hyp_vector)
+    }
+    fn kernel_vectors(&self) -> Value<VBAR_EL1::Reg> {
+        Value::from_raw(self.entry.kernel_vectors)
+    }
+    fn this_cpu_vector(&self) -> Value<VBAR_EL1::Reg> {
+        Value::from_raw(self.entry.this_cpu_vector)
     }
 }
