@@ -1,17 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The C glue (`arch/arm64/glue/`): its functions, and Rust mirrors of the
-//! enums of `glue.h`, each member checked at build time against the value the
-//! compiler gives the C member of the same name.
+//! The C glue (`arch/arm64/glue/`): its functions and types as bindgen reads
+//! them from `glue.h` (the one definition of the interface, so a prototype
+//! that changes on the C side changes here too), and Rust mirrors of its
+//! enums, each member checked at build time against the value bindgen gives
+//! the C member of the same name.
 
-use core::ffi::{c_char, c_int, c_ulong};
-use kernel::bindings;
-
-/// The members of `glue.h`'s enums, as the compiler evaluates them
-/// (`tools/gen-sysregs.py glue-rs`).
+/// `glue.h` through bindgen (Kbuild: `rust/generated/glue.rs`).
+#[allow(
+    dead_code,
+    non_camel_case_types,
+    unreachable_pub,
+    clippy::all,
+    // `struct kvm_vcpu` holds zero-sized members (lockdep maps without
+    // lockdep) that the FFI lint flags; the glue only receives the pointer
+    // KVM gave us, unchanged.
+    improper_ctypes
+)]
 mod c {
     include!("../generated/glue.rs");
 }
+
+pub(crate) use c::*;
 
 /// Declares the Rust mirror of an enum of `glue.h`: discriminants in
 /// declaration order, each asserted at compile time to equal the C member it
@@ -100,40 +110,4 @@ c_enum! {
         Mte = VHE_RS_VCPU_MTE,
         El1Is32Bit = VHE_RS_VCPU_EL1_32BIT,
     }
-}
-
-// `struct kvm_vcpu` holds zero-sized members (lockdep maps without lockdep) that
-// the FFI lint flags; the glue only receives the pointer KVM gave us, unchanged.
-#[allow(improper_ctypes)]
-extern "C" {
-    // host.c
-    pub(crate) fn vhe_rs_host_unsupported() -> *const c_char;
-    // backend.c
-    pub(crate) fn vhe_rs_hook_lookup() -> *const c_char;
-    pub(crate) fn vhe_rs_enabled() -> bool;
-    pub(crate) fn vhe_rs_parts() -> *const c_char;
-    pub(crate) fn vhe_rs_stat_inc(stat: Stat);
-    pub(crate) fn vhe_rs_report(stat: Stat);
-    pub(crate) fn vhe_rs_backend_register(ops: *const bindings::kvm_vhe_backend_ops) -> c_int;
-    pub(crate) fn vhe_rs_backend_unregister(ops: *const bindings::kvm_vhe_backend_ops);
-    pub(crate) fn vhe_rs_percpu_host_data() -> c_ulong;
-    pub(crate) fn vhe_rs_percpu_stats() -> c_ulong;
-    pub(crate) fn vhe_rs_system_supports_fpsimd() -> bool;
-    pub(crate) fn vhe_rs_save_and_flush_cpu_fp();
-    pub(crate) fn vhe_rs_bind_guest_fp(vcpu: *mut bindings::kvm_vcpu);
-    pub(crate) fn vhe_rs_vcpu_has_sve(vcpu: *const bindings::kvm_vcpu) -> bool;
-    pub(crate) fn vhe_rs_local_irq_save() -> c_ulong;
-    pub(crate) fn vhe_rs_local_irq_restore(flags: c_ulong);
-    #[cfg_attr(not(CONFIG_ARM64_PSEUDO_NMI), allow(dead_code))]
-    pub(crate) fn vhe_rs_irqs_disabled() -> bool;
-    pub(crate) fn vhe_rs_bug_no_mm();
-    pub(crate) fn vhe_rs_vcpu_features(vcpu: *mut bindings::kvm_vcpu) -> u32;
-    pub(crate) fn vhe_rs_cap(cap: Cap) -> bool;
-    pub(crate) fn vhe_rs_vcpu_set_sysregs_on_cpu(vcpu: *mut bindings::kvm_vcpu, on: bool);
-    pub(crate) fn vhe_rs_vcpu_set_pmuserenr_on_cpu(vcpu: *mut bindings::kvm_vcpu, on: bool);
-    pub(crate) fn vhe_rs_vcpu_stage2(
-        vcpu: *mut bindings::kvm_vcpu,
-        vtcr: *mut u64,
-        vttbr: *mut u64,
-    );
 }

@@ -37,7 +37,7 @@ pub(crate) fn count(cpu: CpuOffset, stat: Stat) {
 pub(crate) fn count_slow(stat: Stat) {
     // SAFETY: `vhe_rs_stat_inc` increments this CPU's counter with
     // `this_cpu_inc()`, safe in any context.
-    unsafe { glue::vhe_rs_stat_inc(stat) }
+    unsafe { glue::vhe_rs_stat_inc(stat as glue::vhe_rs_stat) }
 }
 
 /// Reports `stat`, a thing that cannot happen: counted and WARNed once per
@@ -45,5 +45,5 @@ pub(crate) fn count_slow(stat: Stat) {
 pub(crate) fn report(stat: Stat) {
     // SAFETY: `vhe_rs_report` counts with `this_cpu_inc()` and WARNs once
     // per kind, for the counters from `VHE_RS_STAT_FIRST_BUG` on.
-    unsafe { glue::vhe_rs_report(stat) }
+    unsafe { glue::vhe_rs_report(stat as glue::vhe_rs_stat) }
 }

@@ -194,7 +194,7 @@ impl Vcpu {
     pub(crate) fn features(&self, ras: bool) -> Features {
         // SAFETY: the vCPU is live (type invariant); the glue asks
         // `kvm_has_feat()`-style questions of it and of final capabilities.
-        let bits = unsafe { glue::vhe_rs_vcpu_features(self.as_ptr()) };
+        let bits: u32 = unsafe { glue::vhe_rs_vcpu_features(self.as_ptr()) };
         let mut features = if ras {
             Features::NONE.with(Feature::Ras)
         } else {
@@ -242,13 +242,13 @@ impl Vcpu {
 
     /// The stage-2 translation of the vCPU's current MMU (`kvm_get_vttbr()`).
     pub(crate) fn stage2(&self) -> Stage2 {
-        let (mut vtcr, mut vttbr) = (0, 0);
+        let mut s2 = glue::vhe_rs_stage2 { vtcr: 0, vttbr: 0 };
         // SAFETY: the vCPU is live (type invariant): its `hw_mmu` is its VM's
-        // stage-2 MMU; the two pointers are to locals.
-        unsafe { glue::vhe_rs_vcpu_stage2(self.as_ptr(), &mut vtcr, &mut vttbr) };
+        // stage-2 MMU; `s2` is a local.
+        unsafe { glue::vhe_rs_vcpu_stage2(self.as_ptr(), &mut s2) };
         Stage2 {
-            vtcr: Value::from_raw(vtcr),
-            vttbr: Value::from_raw(vttbr),
+            vtcr: Value::from_raw(s2.vtcr),
+            vttbr: Value::from_raw(s2.vttbr),
         }
     }
 
@@ -286,5 +286,5 @@ const fn feature(f: VcpuFeature) -> Feature {
 /// Whether the host has the capability `cap`, asked of the kernel.
 pub(crate) fn cap(cap: Cap) -> bool {
     // SAFETY: `vhe_rs_cap` reads a final capability or a static key.
-    unsafe { glue::vhe_rs_cap(cap) }
+    unsafe { glue::vhe_rs_cap(cap as glue::vhe_rs_cap) }
 }

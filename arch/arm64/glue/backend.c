@@ -126,8 +126,9 @@ void vhe_rs_report(enum vhe_rs_stat stat)
 	if (stat < VHE_RS_STAT_FIRST_BUG || stat >= VHE_RS_NR_STATS)
 		return;
 	this_cpu_inc(vhe_rs_stats.n[stat]);
-	WARN_ONCE(!test_and_set_bit(stat - VHE_RS_STAT_FIRST_BUG, &warned),
-		  "vhe_rs: %s\n", stat_names[stat]);
+	/* Once per kind: the bitmap, not WARN_ONCE's one flag for this site. */
+	WARN(!test_and_set_bit(stat - VHE_RS_STAT_FIRST_BUG, &warned),
+	     "vhe_rs: %s\n", stat_names[stat]);
 }
 
 static int stats_show(struct seq_file *m, void *v)
@@ -327,7 +328,7 @@ void vhe_rs_vcpu_set_pmuserenr_on_cpu(struct kvm_vcpu *vcpu, bool on)
  * The stage-2 registers of the vCPU's current MMU: kvm_get_vttbr() of
  * asm/kvm_mmu.h, with kvm_arm_vmid_bits reached through the looked-up symbol.
  */
-void vhe_rs_vcpu_stage2(struct kvm_vcpu *vcpu, u64 *vtcr, u64 *vttbr)
+void vhe_rs_vcpu_stage2(struct kvm_vcpu *vcpu, struct vhe_rs_stage2 *s2)
 {
 	struct kvm_s2_mmu *mmu = vcpu->arch.hw_mmu;
 	u64 cnp = system_supports_cnp() ? VTTBR_CNP_BIT : 0;
@@ -335,6 +336,6 @@ void vhe_rs_vcpu_stage2(struct kvm_vcpu *vcpu, u64 *vtcr, u64 *vttbr)
 
 	vmid_field = atomic64_read(&mmu->vmid.id) << VTTBR_VMID_SHIFT;
 	vmid_field &= VTTBR_VMID_MASK(*hook.vmid_bits);
-	*vtcr = mmu->vtcr;
-	*vttbr = kvm_phys_to_vttbr(mmu->pgd_phys) | vmid_field | cnp;
+	s2->vtcr = mmu->vtcr;
+	s2->vttbr = kvm_phys_to_vttbr(mmu->pgd_phys) | vmid_field | cnp;
 }

@@ -1,18 +1,26 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * vhe-rs: the interface between the C glue (arch/arm64/glue/) and Rust
- * (rust/kvm/glue.rs declares the same functions). Kept to plain C types.
+ * vhe-rs: the interface between the C glue (arch/arm64/glue/) and Rust.
+ * Kept to plain C types.
  *
- * This file is the one definition of the enums both sides use: Rust mirrors
- * each (rust/kvm/glue.rs, c_enum!) and checks at build time, member by member,
- * that its value is the one the compiler gives here (tools/gen-sysregs.py
- * evaluates them), and the count against the VHE_RS_NR_* member: reordering,
- * adding or removing a member on one side only fails the build.
+ * This file is the one definition of it. Kbuild runs bindgen over it into
+ * rust/generated/glue.rs: the Rust side calls the functions declared here,
+ * with the types declared here, and reads the enums' members from there. Rust
+ * mirrors each enum as a Rust enum (rust/kvm/glue.rs, c_enum!) and checks at
+ * build time, member by member, that its value is the one bindgen got from
+ * here, and the count against the VHE_RS_NR_* member: reordering, adding or
+ * removing a member on one side only fails the build.
  */
 #ifndef VHE_RS_GLUE_H
 #define VHE_RS_GLUE_H
 
+#ifdef __BINDGEN__
+/* bindgen reads this file alone, without the kernel's headers. */
+#define bool _Bool
+#define u64 unsigned long long
+#else
 #include <linux/types.h>
+#endif
 
 struct kvm;
 struct kvm_vcpu;
@@ -89,6 +97,12 @@ unsigned int vhe_rs_vcpu_features(struct kvm_vcpu *vcpu);
 bool vhe_rs_cap(enum vhe_rs_cap cap);
 void vhe_rs_vcpu_set_sysregs_on_cpu(struct kvm_vcpu *vcpu, bool on);
 void vhe_rs_vcpu_set_pmuserenr_on_cpu(struct kvm_vcpu *vcpu, bool on);
-void vhe_rs_vcpu_stage2(struct kvm_vcpu *vcpu, u64 *vtcr, u64 *vttbr);
+/* What vhe_rs_vcpu_stage2() answers: the vCPU's stage-2 translation. */
+struct vhe_rs_stage2 {
+	u64 vtcr;
+	u64 vttbr;
+};
+
+void vhe_rs_vcpu_stage2(struct kvm_vcpu *vcpu, struct vhe_rs_stage2 *s2);
 
 #endif
