@@ -30,7 +30,9 @@ module! {
 }
 
 /// The loaded module: registered with KVM as the VHE backend until dropped.
-struct VheRs;
+struct VheRs {
+    backend: Option<kvm::Registration>,
+}
 
 impl kernel::Module for VheRs {
     fn init(module: &'static ThisModule) -> Result<Self> {
@@ -41,14 +43,14 @@ impl kernel::Module for VheRs {
             );
             return Err(ENODEV);
         }
-        if let Some(sym) = kvm::missing_hook_symbol() {
+        let hook = kvm::Hook::look_up().map_err(|sym| {
             pr_err!(
                 "this kernel has no VHE backend hook: it does not export {}; \
                  build it with the series in vhe-rs's arch/arm64/patches (make kernel)\n",
                 sym.to_str().unwrap_or("?")
             );
-            return Err(ENOENT);
-        }
+            ENOENT
+        })?;
         let param = kvm::parts_param().to_str().map_err(|_| EINVAL)?;
         let parts = parts::Parts::parse(param).map_err(|name| {
             pr_err!(
@@ -58,7 +60,7 @@ impl kernel::Module for VheRs {
             );
             EINVAL
         })?;
-        kvm::register(module, parts).inspect_err(|e| {
+        let backend = kvm::Registration::new(module, parts, &hook).inspect_err(|e| {
             pr_err!(
                 "KVM refused the backend (error {}): see the kvm message above\n",
                 e.to_errno()
@@ -68,13 +70,15 @@ impl kernel::Module for VheRs {
             "loaded on a VHE host: new VMs run these parts in Rust: {}\n",
             param
         );
-        Ok(VheRs)
+        Ok(VheRs {
+            backend: Some(backend),
+        })
     }
 }
 
 impl Drop for VheRs {
     fn drop(&mut self) {
-        kvm::unregister();
+        drop(self.backend.take());
         pr_info!("unloaded\n");
     }
 }

@@ -7,7 +7,7 @@
 //! step declared with `steps!`, in the manner of `rust/kernel/net/phy.rs`.
 
 use super::glue::{self, Stat};
-use super::host;
+use super::host::{self, Hook};
 use super::host_data::HOST_DATA;
 use super::stats::{self, STATS};
 use super::step::{self, with_irqs_off, Step as StepCtx};
@@ -18,6 +18,7 @@ use crate::parts::{Parts, Step};
 use crate::world::{fp, loadput};
 use kernel::bindings;
 use kernel::prelude::*;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::types::Opaque;
 
 /// A step KVM calls with a vCPU.
@@ -94,11 +95,12 @@ fn load_ctx(vcpu: &Vcpu) -> StepCtx<'_> {
     unsafe { StepCtx::for_load(vcpu) }
 }
 
-/// This CPU's registers.
+/// This CPU's registers, for the step whose context is `_step` (which only a
+/// step can make).
 #[inline(always)]
-fn cpu() -> Cpu {
-    // SAFETY: the steps run at EL2 on a VHE host and own the registers they
-    // move until they return.
+fn cpu(_step: &StepCtx<'_>) -> Cpu {
+    // SAFETY: `_step` exists, so a step is running: at EL2 on a VHE host,
+    // owning the registers it moves until it returns.
     unsafe { Cpu::current() }
 }
 
@@ -176,14 +178,16 @@ steps! {
     vcpu VcpuLoad(vcpu) {
         let mut c = load_ctx(vcpu);
         c.count(Stat::VcpuLoad);
-        loadput::load(&mut c, &mut cpu());
+        let mut regs = cpu(&c);
+        loadput::load(&mut c, &mut regs);
     }
 
     /// `vcpu_put` (`kvm_vcpu_put_vhe()`), preemption disabled.
     vcpu VcpuPut(vcpu) {
         let mut c = load_ctx(vcpu);
         c.count(Stat::VcpuPut);
-        loadput::put(&mut c, &mut cpu());
+        let mut regs = cpu(&c);
+        loadput::put(&mut c, &mut regs);
     }
 }
 
@@ -191,14 +195,18 @@ steps! {
 ///
 /// # Invariants
 ///
-/// Written only by [`register`], before KVM can read it, and not again until
-/// [`unregister`] has returned.
+/// Written only by [`Registration::new`] while [`REGISTERED`] is held and before
+/// KVM is given it; read-only from then until the [`Registration`] is dropped.
 struct Ops(Opaque<bindings::kvm_vhe_backend_ops>);
 
-// SAFETY: written once before it is shared with KVM (type invariant), read-only after.
+// SAFETY: written only before it is shared with KVM, and not while KVM holds it
+// (type invariant); read-only meanwhile.
 unsafe impl Sync for Ops {}
 
 static OPS: Ops = Ops(Opaque::uninit());
+
+/// Set while a [`Registration`] exists (or is being made): there is one.
+static REGISTERED: AtomicBool = AtomicBool::new(false);
 
 /// Fills `ops` for the steps of `parts`; the others stay NULL (the built-in C).
 fn fill(ops: &mut bindings::kvm_vhe_backend_ops, parts: Parts) {
@@ -221,37 +229,58 @@ fn fill(ops: &mut bindings::kvm_vhe_backend_ops, parts: Parts) {
     }
 }
 
-/// Registers the backend with KVM, taking the steps of `parts`.
-pub(crate) fn register(module: &'static ThisModule, parts: Parts) -> Result {
-    // SAFETY: called once from module init, after `host::missing_hook_symbol()`
-    // found every symbol of the hook series: both are per-CPU addresses of
-    // variables that outlive the module; no step runs before registration.
-    unsafe {
-        HOST_DATA.set(glue::vhe_rs_percpu_host_data() as usize);
-        STATS.set(glue::vhe_rs_percpu_stats() as usize);
+/// The module registered with KVM as the VHE backend; dropping it unregisters.
+///
+/// # Invariants
+///
+/// While it exists, [`OPS`] is registered with KVM and [`REGISTERED`] is set.
+pub(crate) struct Registration(());
+
+impl Registration {
+    /// Registers the backend with KVM, taking the steps of `parts`. `_hook`
+    /// says the hook series' symbols were found. Fails with `EBUSY` if the
+    /// module is registered already, or with KVM's error.
+    pub(crate) fn new(module: &'static ThisModule, parts: Parts, _hook: &Hook) -> Result<Self> {
+        if REGISTERED
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err(EBUSY);
+        }
+        // SAFETY: `_hook` says `vhe_rs_hook_lookup()` found every symbol of the
+        // hook series: both are per-CPU addresses of variables that outlive the
+        // module; no step runs before registration (`REGISTERED` was clear).
+        unsafe {
+            HOST_DATA.set(glue::vhe_rs_percpu_host_data() as usize);
+            STATS.set(glue::vhe_rs_percpu_stats() as usize);
+        }
+        step::read_caps();
+        let mut ops = bindings::kvm_vhe_backend_ops {
+            abi: bindings::KVM_VHE_BACKEND_ABI,
+            owner: module.as_ptr(),
+            name: c"vhe_rs".as_ptr(),
+            ..Default::default()
+        };
+        fill(&mut ops, parts);
+        // SAFETY: KVM does not hold `OPS` (`REGISTERED` was clear), and nobody
+        // else writes it while `REGISTERED` is set (`Ops` invariant).
+        unsafe { OPS.0.get().write(ops) };
+        // SAFETY: `OPS` is initialised and lives as long as the module; the
+        // `Registration` unregisters it before the module goes.
+        let ret = unsafe { glue::vhe_rs_backend_register(OPS.0.get()) };
+        if ret < 0 {
+            REGISTERED.store(false, Ordering::Release);
+            return Err(Error::from_errno(ret));
+        }
+        // INVARIANT: registered, and `REGISTERED` is set.
+        Ok(Registration(()))
     }
-    step::read_caps();
-    let mut ops = bindings::kvm_vhe_backend_ops {
-        abi: bindings::KVM_VHE_BACKEND_ABI,
-        owner: module.as_ptr(),
-        name: c"vhe_rs".as_ptr(),
-        ..Default::default()
-    };
-    fill(&mut ops, parts);
-    // SAFETY: KVM does not read `OPS` before it is registered below, and the
-    // module registers once (type invariant).
-    unsafe { OPS.0.get().write(ops) };
-    // SAFETY: `OPS` is initialised and lives as long as the module, which
-    // unregisters it before it goes.
-    let ret = unsafe { glue::vhe_rs_backend_register(OPS.0.get()) };
-    if ret < 0 {
-        return Err(Error::from_errno(ret));
-    }
-    Ok(())
 }
 
-/// Unregisters the backend (module exit: no VM holds the module any more).
-pub(crate) fn unregister() {
-    // SAFETY: called once, from module exit, after a successful `register`.
-    unsafe { glue::vhe_rs_backend_unregister(OPS.0.get()) }
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: `OPS` is registered (type invariant).
+        unsafe { glue::vhe_rs_backend_unregister(OPS.0.get()) };
+        REGISTERED.store(false, Ordering::Release);
+    }
 }

@@ -5,6 +5,7 @@
 
 use super::glue;
 use core::ffi::{c_char, CStr};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// `None` for NULL, else the static string the glue returned.
 ///
@@ -24,14 +25,33 @@ pub(crate) fn unsupported_reason() -> Option<&'static CStr> {
     unsafe { static_str(glue::vhe_rs_host_unsupported()) }
 }
 
-/// Looks up, by name, what the module needs from the kernel's hook series
-/// (`arch/arm64/patches`); returns the first symbol this kernel does not
-/// export, or `None` if it has them all (and the glue now holds them).
-pub(crate) fn missing_hook_symbol() -> Option<&'static CStr> {
-    // SAFETY: `vhe_rs_hook_lookup` is called once, from module init, before
-    // the backend is registered (nothing reads what it fills in yet); it
-    // returns NULL or the symbol's name, a static string literal.
-    unsafe { static_str(glue::vhe_rs_hook_lookup()) }
+/// Proof that the hook series' symbols were found (see [`Hook::look_up`]).
+pub(crate) struct Hook(());
+
+/// Set once the glue holds the hook series' symbols.
+static LOOKED_UP: AtomicBool = AtomicBool::new(false);
+
+impl Hook {
+    /// Looks up, by name, what the module needs from the kernel's hook series
+    /// (`arch/arm64/patches`); fails with the first symbol this kernel does
+    /// not export. Looks up only once: the glue's pointers are not rewritten
+    /// while steps may read them.
+    pub(crate) fn look_up() -> core::result::Result<Hook, &'static CStr> {
+        if LOOKED_UP.load(Ordering::Acquire) {
+            return Ok(Hook(()));
+        }
+        // SAFETY: nothing reads what `vhe_rs_hook_lookup` fills in before it
+        // succeeded (`LOOKED_UP` is clear, so no backend is registered); module
+        // init, its only caller, does not run twice at once. It returns NULL
+        // or the symbol's name, a static string literal.
+        match unsafe { static_str(glue::vhe_rs_hook_lookup()) } {
+            Some(missing) => Err(missing),
+            None => {
+                LOOKED_UP.store(true, Ordering::Release);
+                Ok(Hook(()))
+            }
+        }
+    }
 }
 
 /// The `parts` module parameter.

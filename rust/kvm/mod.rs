@@ -28,5 +28,5 @@ mod step;
 mod task;
 mod vcpu;
 
-pub(crate) use entry::{register, unregister};
-pub(crate) use host::{missing_hook_symbol, parts_param, unsupported_reason};
+pub(crate) use entry::Registration;
+pub(crate) use host::{parts_param, unsupported_reason, Hook};
