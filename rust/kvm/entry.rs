@@ -213,17 +213,27 @@ fn fill(ops: &mut bindings::kvm_vhe_backend_ops, parts: Parts) {
     ops.vm_init = Some(vm_callback::<VmInit>);
     ops.vm_supported = Some(vm_callback::<VmSupported>);
     ops.vm_destroy = Some(vm_callback::<VmDestroy>);
+    // Each step's callback is the adapter for the step type of the same name
+    // as its `parts::Step`, in the ops field the kernel names for it.
+    macro_rules! vcpu_ops {
+        ($step:expr; $($name:ident => $field:ident,)* ; $($todo:ident),*) => {
+            match $step {
+                $(Step::$name => ops.$field = Some(vcpu_callback::<$name>),)*
+                // Not implemented: `Parts::parse` never accepts their parts.
+                $(Step::$todo)|* => {}
+            }
+        };
+    }
     for part in parts.iter() {
         for step in part.steps {
-            match step {
-                Step::LoadFp => ops.load_fp = Some(vcpu_callback::<LoadFp>),
-                Step::CtxflushFp => ops.ctxflush_fp = Some(vcpu_callback::<CtxflushFp>),
-                Step::CtxsyncFp => ops.ctxsync_fp = Some(vcpu_callback::<CtxsyncFp>),
-                Step::PutFp => ops.put_fp = Some(vcpu_callback::<PutFp>),
-                Step::VcpuLoad => ops.vcpu_load = Some(vcpu_callback::<VcpuLoad>),
-                Step::VcpuPut => ops.vcpu_put = Some(vcpu_callback::<VcpuPut>),
-                // Not implemented: `Parts::parse` never accepts their parts.
-                Step::VcpuRun | Step::SetupDebug | Step::ClearDebug => {}
+            vcpu_ops! { step;
+                LoadFp => load_fp,
+                CtxflushFp => ctxflush_fp,
+                CtxsyncFp => ctxsync_fp,
+                PutFp => put_fp,
+                VcpuLoad => vcpu_load,
+                VcpuPut => vcpu_put,
+                ; VcpuRun, SetupDebug, ClearDebug
             }
         }
     }

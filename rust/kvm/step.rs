@@ -8,7 +8,7 @@ use super::host_data::HostData;
 use super::percpu::CpuOffset;
 use super::stats;
 use super::task::Task;
-use super::vcpu::{cap, host_sysreg, Vcpu};
+use super::vcpu::{cap, host_sysreg, Vcpu, SYS_REGS_LEN};
 use crate::arch::{Value, HCRX_EL2, MDCR_EL2};
 use crate::world::fp::{FpContext, FpIllegal, FpOwner};
 use crate::world::loadput::LoadContext;
@@ -179,8 +179,9 @@ impl SysregContext for Step<'_> {
 }
 
 /// The `enum vcpu_sysreg` slot where the host context keeps `slot`'s value,
-/// or `None` for MDCR_EL2 (kept in `host_debug_state`).
-fn host_saved_index(slot: HostSaved) -> Option<usize> {
+/// or `None` for MDCR_EL2 (kept in `host_debug_state`). Every slot is checked
+/// at compile time to be inside `sys_regs[]` (below).
+const fn host_saved_index(slot: HostSaved) -> Option<usize> {
     Some(host_sysreg(match slot {
         HostSaved::Pmuserenr => bindings::vcpu_sysreg_PMUSERENR_EL0,
         HostSaved::MdcrEl2 => return None,
@@ -192,6 +193,22 @@ fn host_saved_index(slot: HostSaved) -> Option<usize> {
         HostSaved::Fgt(FgtReg::HAFGRTR_EL2) => bindings::vcpu_sysreg_HAFGRTR_EL2,
     }))
 }
+
+const _: () = {
+    let mut slots = [HostSaved::Pmuserenr; 1 + FgtReg::ALL.len()];
+    let mut i = 0;
+    while i < FgtReg::ALL.len() {
+        slots[i + 1] = HostSaved::Fgt(FgtReg::ALL[i]);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < slots.len() {
+        if let Some(x) = host_saved_index(slots[i]) {
+            assert!(x < SYS_REGS_LEN, "a host-saved slot is not inside sys_regs[]");
+        }
+        i += 1;
+    }
+};
 
 impl TrapContext for Step<'_> {
     fn trap_caps(&self) -> TrapCaps {

@@ -20,7 +20,7 @@ const fn array_len<T, const N: usize>(_field: fn(&bindings::kvm_cpu_context) -> 
 }
 
 /// The length of `kvm_cpu_context::sys_regs[]` (`NR_SYS_REGS`).
-const SYS_REGS_LEN: usize = array_len(|c| &c.sys_regs);
+pub(crate) const SYS_REGS_LEN: usize = array_len(|c| &c.sys_regs);
 
 /// Declares [`vcpu_sysreg_index`] from the one list of `enum vcpu_sysreg`
 /// names (`crate::world::sysreg_sr::with_vcpu_sysregs!`), each checked at
@@ -51,7 +51,7 @@ crate::world::sysreg_sr::with_vcpu_sysregs!(vcpu_sysreg_index);
 
 /// The register-context slot where the host keeps its own value of a
 /// register that the load-time traps change.
-pub(crate) fn host_sysreg(r: bindings::vcpu_sysreg) -> usize {
+pub(crate) const fn host_sysreg(r: bindings::vcpu_sysreg) -> usize {
     r as usize
 }
 
