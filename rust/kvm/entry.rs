@@ -16,9 +16,9 @@ use super::vcpu::Vcpu;
 use crate::arch::Cpu;
 use crate::parts::{Parts, Step};
 use crate::world::{fp, loadput};
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::bindings;
 use kernel::prelude::*;
-use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::types::Opaque;
 
 /// A step KVM calls with a vCPU.

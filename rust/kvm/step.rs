@@ -204,7 +204,10 @@ const _: () = {
     let mut i = 0;
     while i < slots.len() {
         if let Some(x) = host_saved_index(slots[i]) {
-            assert!(x < SYS_REGS_LEN, "a host-saved slot is not inside sys_regs[]");
+            assert!(
+                x < SYS_REGS_LEN,
+                "a host-saved slot is not inside sys_regs[]"
+            );
         }
         i += 1;
     }
