@@ -22,12 +22,7 @@ Run from anywhere: python3 tools/tests/derive_logs.py
 import os
 import re
 
-LOGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "logs")
-
-
-def read(name):
-    with open(os.path.join(LOGS, name)) as f:
-        return f.read()
+from recorded_logs import LOGS, read
 
 
 def write(name, text):

@@ -66,13 +66,22 @@ def tail(sym):
     return ("b 0x0", f"R_AARCH64_JUMP26 {sym}")
 
 
+def run_tool(text, *args):
+    """The script on a saved text: the CompletedProcess."""
+    with tempfile.NamedTemporaryFile("w", suffix=".dis") as f:
+        f.write(text)
+        f.flush()
+        return subprocess.run([sys.executable, TOOL, "--objdump-text", f.name, *args],
+                              capture_output=True, text=True)
+
+
 PROLOGUE = ["stp x29, x30, [sp, #-0x10]!", "mov x29, sp"]
 EPILOGUE = ["ldp x29, x30, [sp], #0x10", "ret"]
 
 
-def run_check(text, roots, allow=(), allow_indirect=(), **kw):
+def run_check(text, roots, allow=(), allow_indirect=(), leave=(), **kw):
     mod = nc.Module(text, **kw)
-    rs = nc.RootSet("t", roots, allow, allow_indirect)
+    rs = nc.RootSet("t", roots, allow, allow_indirect, leave)
     res = nc.check(mod, rs)
     out = io.StringIO()
     ok = nc.report(mod, rs, res, 1, True, out)
@@ -181,6 +190,67 @@ class Indirect(unittest.TestCase):
         self.assertFalse(ok)
         self.assertIn("#   lock: root -> cb: calls schedule, forbidden (lock)", out)
         self.assertIn("address taken by root", out)
+
+
+class Leave(unittest.TestCase):
+    """Calls out of the module: an offence unless the set allows them."""
+
+    # vcpu_load -> cap -> static_key_count; ctxsync -> glue -> debugfs_lookup, dput
+    # (a sleeping call added in the C glue: not a forbidden name, and not read).
+    TEXT = disasm(
+        ("vcpu_load", PROLOGUE + [call("cap")] + EPILOGUE),
+        ("cap", [tail("static_key_count")]),
+        ("ctxsync", PROLOGUE + [call("glue")] + EPILOGUE),
+        ("glue", PROLOGUE + [call("debugfs_lookup"), call("dput"), call("cap")] + EPILOGUE),
+    )
+    WHY = "an atomic read of the key"
+
+    def test_a_leave_not_allowed_fails(self):
+        ok, res, out = run_check(self.TEXT, ["^ctxsync$"], leave=[("^static_key_count$", self.WHY)])
+        self.assertFalse(ok)
+        self.assertEqual([(o[0], o[2]) for o in res.offences],
+                         [("leave", "calls debugfs_lookup, outside the module: no leave rule allows it"),
+                          ("leave", "calls dput, outside the module: no leave rule allows it")])
+        self.assertIn("not ok 1 - t: 2 offences", out)
+        self.assertIn("#   leave: ctxsync -> glue: calls dput, outside the module: no leave rule allows it "
+                      "[.text+0x", out)
+        # The allowed one is still listed, with its reason.
+        self.assertIn(f"#   leaves the module: ctxsync -> glue -> cap -> static_key_count [.text+0x14]: {self.WHY}",
+                      out)
+
+    def test_an_allowed_leave_passes(self):
+        ok, res, out = run_check(self.TEXT, ["^vcpu_load$"], leave=[("^static_key_count$", self.WHY)])
+        self.assertTrue(ok, out)
+        self.assertIn("ok 1 - t: 1 root, 2 functions reachable in the module, 1 outside it", out)
+        self.assertIn(f"#   leaves the module: vcpu_load -> cap -> static_key_count [.text+0x14]: {self.WHY}", out)
+        self.assertEqual(res.offences, [])
+
+    def test_without_a_leave_rule_any_call_out_fails(self):
+        ok, res, out = run_check(self.TEXT, ["^vcpu_load$"])
+        self.assertFalse(ok)
+        self.assertIn("#   leave: vcpu_load -> cap: tail-calls static_key_count, outside the module", out)
+
+    def test_a_leave_rule_is_per_set(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".roots") as c:
+            c.write(f"[vcpu_load]\nroot ^vcpu_load$\nleave ^static_key_count$ {self.WHY}\n"
+                    "[ctxsync]\nroot ^ctxsync$\nleave ^debugfs_lookup$ a test\n")
+            c.flush()
+            p = run_tool(self.TEXT, "--config", c.name)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("ok 1 - vcpu_load:", p.stdout)
+        self.assertIn("not ok 2 - ctxsync: 2 offences", p.stdout)
+        self.assertIn("calls dput, outside the module", p.stdout)
+        self.assertIn("tail-calls static_key_count, outside the module", p.stdout)  # allowed in the other set
+
+    def test_forbidden_stays_forbidden(self):
+        text = disasm(("root", PROLOGUE + [call("_printk")] + EPILOGUE))
+        ok, res, _ = run_check(text, ["^root$"], leave=[(".", "anything")])
+        self.assertFalse(ok)
+        self.assertEqual([o[0] for o in res.offences], ["print"])
+
+    def test_cli_option(self):
+        p = run_tool(self.TEXT, "--root", "^vcpu_load$", "--leave", "^static_key_count$", self.WHY)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
 class Traps(unittest.TestCase):
@@ -303,14 +373,20 @@ class Names(unittest.TestCase):
 class Config(unittest.TestCase):
     def test_parse(self):
         sets = nc.parse_config("# c\n[one]\nroot ^a$\nallow ^b$ because\n\n[two/x]\nroot c\nroot d\n"
-                               "allow-indirect ^e$ the kernel's\n")
-        self.assertEqual([(s.name, s.roots, s.allow, s.allow_indirect) for s in sets],
-                         [("one", ["^a$"], [("^b$", "because")], []),
-                          ("two/x", ["c", "d"], [], [("^e$", "the kernel's")])])
+                               "allow-indirect ^e$ the kernel's\nleave ^f$ an atomic read\n")
+        self.assertEqual([(s.name, s.roots, s.allow, s.allow_indirect, s.leave) for s in sets],
+                         [("one", ["^a$"], [("^b$", "because")], [], []),
+                          ("two/x", ["c", "d"], [], [("^e$", "the kernel's")], [("^f$", "an atomic read")])])
 
     def test_a_reason_is_required(self):
         with self.assertRaisesRegex(nc.ToolError, "a reason is required"):
             nc.parse_config("[one]\nroot a\nallow ^b$\n")
+        with self.assertRaisesRegex(nc.ToolError, "a reason is required"):
+            nc.parse_config("[one]\nroot a\nleave ^b$\n")
+
+    def test_an_unknown_rule(self):
+        with self.assertRaisesRegex(nc.ToolError, "or leave RE REASON"):
+            nc.parse_config("[one]\nroot a\nexit ^b$ why\n")
 
     def test_a_set_needs_a_root(self):
         with self.assertRaisesRegex(nc.ToolError, "has no root"):
@@ -320,24 +396,27 @@ class Config(unittest.TestCase):
         with open(os.path.join(TOOLS, "noinstr.roots")) as f:
             sets = nc.parse_config(f.read())
         self.assertIn("ctxsync_fp", [s.name for s in sets])
+        # Only vcpu_load/put leaves the module (static_key_count, through
+        # vhe_rs_cap); the FP sets reach the kernel's fpsimd_* only through
+        # their allowed indirect calls.
+        leaves = {s.name: [rx for rx, _ in s.leave] for s in sets}
+        self.assertEqual(leaves["vcpu_load/put"], ["^static_key_count$"])
+        for name in ("ctxflush_fp", "ctxsync_fp", "load_fp/put_fp"):
+            self.assertEqual(leaves[name], [], name)
 
 
 class Cli(unittest.TestCase):
     """The script itself, on saved texts: TAP lines, summary, exit status."""
 
     def run_tool(self, text, *args):
-        with tempfile.NamedTemporaryFile("w", suffix=".dis") as f:
-            f.write(text)
-            f.flush()
-            return subprocess.run([sys.executable, TOOL, "--objdump-text", f.name, *args],
-                                  capture_output=True, text=True)
+        return run_tool(text, *args)
 
     def test_clean_graph_passes(self):
         text = disasm(("root", PROLOGUE + [call("leaf"), tail("memcpy")]), ("leaf", ["ret"]))
-        p = self.run_tool(text, "--root", "^root$", "--list")
+        p = self.run_tool(text, "--root", "^root$", "--leave", "^memcpy$", "a copy", "--list")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("ok 1 - roots: 1 root, 2 functions reachable in the module, 1 outside it", p.stdout)
-        self.assertIn("#   leaves the module: root -> memcpy", p.stdout)
+        self.assertIn("#   leaves the module: root -> memcpy [.text+0xc]: a copy", p.stdout)
         self.assertTrue(p.stdout.endswith("noinstr-check: 1 passed, 0 failed\n"), p.stdout)
 
     def test_offence_fails(self):

@@ -21,8 +21,9 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.path.dirname(HERE)
 TOP = os.path.dirname(TOOLS)
-LOGS = os.path.join(HERE, "logs")
 sys.path.insert(0, TOOLS)
+sys.path.insert(0, HERE)  # also when imported as tools.tests.test_vmrun
+from recorded_logs import LOGS, read  # noqa: E402
 from vmrun.initramfs import DEFAULT_EXCLUDE, INIT_SCRIPT, Cpio, build_initramfs, steps_script  # noqa: E402
 from vmrun.plan import PlanError, filter_steps, parse_plan  # noqa: E402
 from vmrun.qemu import load_system_map, parse_cpu_dump, symbolize  # noqa: E402
@@ -32,11 +33,6 @@ VMRUN = os.path.join(TOOLS, "vmrun")    # run as `python3 tools/vmrun`
 IMAGE = os.path.join(TOP, "build", "linux", "arch", "arm64", "boot", "Image")
 BUSYBOX = os.path.join(TOP, "build", "busybox", "bin", "busybox")
 CHECK_SUMMARY_RE = re.compile(r"^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$")  # tools/check
-
-
-def read(name):
-    with open(os.path.join(LOGS, name)) as f:
-        return f.read()
 
 
 def plan(name):
