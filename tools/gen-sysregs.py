@@ -82,6 +82,8 @@ def emit_consts_c(regs, consts):
     print("#include <asm/sysreg.h>")
     print("#include <asm/kvm_arm.h>")
     print("#include <asm/esr.h>")
+    print("#include <asm/debug-monitors.h>")
+    print("#include <asm/kvm_asm.h>")
     print("#include <linux/perf/arm_pmuv3.h>")
     print()
     print("int vhe_rs_consts(void);")

@@ -12,6 +12,7 @@
 
 pub mod entry_traps;
 pub mod exits;
+pub mod fixup;
 pub mod fp;
 pub mod loadput;
 pub mod pstate;

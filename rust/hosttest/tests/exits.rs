@@ -10,73 +10,16 @@
 
 mod common;
 
+use common::exits::{c_table, kernel_ecs, HYP_SWITCH, VHE_SWITCH};
 use common::kernel::{
-    c_calls, c_function, c_initializer, defines, if_statements, num, read_kernel, squash,
-    strip_comments,
+    c_calls, c_function, defines, if_statements, read_kernel, squash, strip_comments,
 };
 use common::rng::Rng;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use vhe_rs_hosttest::arch::{consts, Ec, Esr, Value, ESR_EL2, HCR_EL2};
 use vhe_rs_hosttest::world::exits::{
     self, ExitHandler, Gate, SysregStep, ENTRIES, HANDLERS, SYSREG_STEPS, TABLE_LEN,
 };
-
-const VHE_SWITCH: &str = "arch/arm64/kvm/hyp/vhe/switch.c";
-const HYP_SWITCH: &str = "arch/arm64/kvm/hyp/include/hyp/switch.h";
-
-/// `ESR_ELx_EC_<name>` of `asm/esr.h`, by name: the classes with a value
-/// (`UL(0x..)`), read from the header, not from the generated [`Ec`].
-fn kernel_ecs() -> HashMap<String, u64> {
-    let d = defines("arch/arm64/include/asm/esr.h");
-    d.iter()
-        .filter_map(|(k, v)| {
-            let v = strip_comments(v);
-            let v = v.trim().strip_prefix("UL(")?.strip_suffix(')')?;
-            Some((k.strip_prefix("ESR_ELx_EC_")?.to_string(), num(v)))
-        })
-        .collect()
-}
-
-/// `hyp_exit_handlers[]` as the C compiler builds it: the initializer's
-/// designators applied in order, a later one overriding an earlier one. Also
-/// the designated (non-NULL) entries as written, in order.
-fn c_table() -> (Vec<Option<String>>, Vec<(String, String)>) {
-    let ecs = kernel_ecs();
-    let max = ecs["MAX"];
-    let ec = |designator: &str| -> u64 {
-        if designator.chars().all(|c| c.is_ascii_digit()) {
-            return num(designator);
-        }
-        let name = designator
-            .strip_prefix("ESR_ELx_EC_")
-            .unwrap_or_else(|| panic!("designator `{designator}`"));
-        *ecs.get(name)
-            .unwrap_or_else(|| panic!("asm/esr.h has no ESR_ELx_EC_{name}"))
-    };
-    let mut table: Vec<Option<String>> = vec![None; max as usize + 1];
-    let mut written = Vec::new();
-    let entries = c_initializer(&read_kernel(VHE_SWITCH), "hyp_exit_handlers");
-    assert!(entries.len() > 5, "parsed too few entries: {entries:?}");
-    for e in &entries {
-        let (designator, value) = e
-            .strip_prefix('[')
-            .and_then(|e| e.split_once("] = "))
-            .unwrap_or_else(|| panic!("not a designated initializer: `{e}`"));
-        let value = (value != "NULL").then(|| value.to_string());
-        let (lo, hi) = match designator.split_once(" ... ") {
-            Some((lo, hi)) => (ec(lo), ec(hi)),
-            None => (ec(designator), ec(designator)),
-        };
-        for slot in &mut table[lo as usize..=hi as usize] {
-            slot.clone_from(&value);
-        }
-        if let Some(v) = &value {
-            assert_eq!(lo, hi, "a range of handlers: `{e}`");
-            written.push((designator.to_string(), v.clone()));
-        }
-    }
-    (table, written)
-}
 
 /// For every EC value, the Rust table routes exactly as the C's, both ways:
 /// the same handler (by its C name) for each value the C has one for, and

@@ -5,6 +5,8 @@
 //!
 //! * [`kernel`]: the kernel tree (`$KDIR`) and what the tests parse out of its C;
 //! * [`rng`]: a deterministic generator;
+//! * [`exits`]: the exception classes and `hyp_exit_handlers[]` as the C has
+//!   them;
 //! * [`cpu`]: the simulated CPU, one register file behind handles that the code
 //!   under test and the models share;
 //! * [`vcpu`]: the model vCPU, implementing the context traits of `world` and
@@ -16,6 +18,7 @@
 #![allow(dead_code)]
 
 pub mod cpu;
+pub mod exits;
 pub mod host;
 pub mod kernel;
 pub mod rng;

@@ -2,17 +2,21 @@
 
 //! The model vCPU: the kernel state the steps of `vcpu_load`/`vcpu_put` read
 //! and write ([`SysregContext`], [`TrapContext`], [`Stage2Context`],
-//! [`LoadContext`]) and the per-entry traps ([`EntryTrapContext`]), which
+//! [`LoadContext`]), the per-entry traps ([`EntryTrapContext`]) and the exit
+//! fixup ([`FixupContext`], with exit handlers that answer as told), which
 //! records every change of kernel state it is asked for ("marks"), placed
 //! among the register accesses of its simulated CPU so that the order of both
 //! can be checked ([`Vcpu::timeline`]).
 
 use std::collections::BTreeMap;
 use vhe_rs_hosttest::arch::{
-    Value, CNTP_CVAL_EL02, HCRX_EL2, HCR_EL2, MDCR_EL2, VBAR_EL1, VSESR_EL2,
+    Esr, RegAccess, Value, CNTP_CVAL_EL02, HCRX_EL2, HCR_EL2, MDCR_EL2, SPSR_EL2, VBAR_EL1,
+    VSESR_EL2,
 };
 use vhe_rs_hosttest::sim::Event;
 use vhe_rs_hosttest::world::entry_traps::{EntryTrapCaps, EntryTrapContext, PhysTimer, TimerMap};
+use vhe_rs_hosttest::world::exits::ExitHandler;
+use vhe_rs_hosttest::world::fixup::{ExitCode, FixupCaps, FixupContext};
 use vhe_rs_hosttest::world::fp::FpOwner;
 use vhe_rs_hosttest::world::loadput::LoadContext;
 use vhe_rs_hosttest::world::stage2::{Stage2, Stage2Context};
@@ -54,6 +58,12 @@ pub enum Mark {
     SetHcrEl2(u64),
     /// The vCPU's saved compare value of a physical timer set to this value.
     SetPtimerCval(PhysTimer, u64),
+    /// The vCPU's saved PSTATE set to this value.
+    SetPstate(u64),
+    /// `vcpu->arch.fault.esr_el2` set to this value.
+    SetFaultEsr(u64),
+    /// An exit handler run, with this syndrome and exit code.
+    HandleExit(ExitHandler, u64, u64),
 }
 
 /// One step of the merged history: a register access or a mark.
@@ -92,6 +102,25 @@ pub struct Vcpu {
     pub irqs_off: bool,
     // EntryTrapContext.
     pub entry: EntryState,
+    // FixupContext.
+    pub fixup: FixupState,
+}
+
+/// The kernel state of the exit fixup ([`FixupContext`]), and how its exit
+/// handlers answer.
+#[derive(Clone, Debug, Default)]
+pub struct FixupState {
+    pub caps: FixupCaps,
+    /// `vcpu->guest_debug & KVM_GUESTDBG_SINGLESTEP`.
+    pub singlestep: bool,
+    /// `vcpu->arch.ctxt.regs.pstate`.
+    pub pstate: u64,
+    /// `vcpu->arch.fault.esr_el2`.
+    pub fault_esr: u64,
+    /// What every exit handler returns.
+    pub handled: bool,
+    /// The exit code every exit handler writes, if any.
+    pub new_exit_code: Option<u64>,
 }
 
 /// The kernel state of the per-entry traps ([`EntryTrapContext`]).
@@ -168,6 +197,7 @@ impl Vcpu {
             running: false,
             irqs_off: false,
             entry: EntryState::default(),
+            fixup: FixupState::default(),
         }
     }
 
@@ -351,5 +381,42 @@ impl EntryTrapContext for Vcpu {
     }
     fn this_cpu_vector(&self) -> Value<VBAR_EL1::Reg> {
         Value::from_raw(self.entry.this_cpu_vector)
+    }
+}
+
+impl FixupContext for Vcpu {
+    fn fixup_caps(&self) -> FixupCaps {
+        self.fixup.caps
+    }
+    fn singlestep(&self) -> bool {
+        self.fixup.singlestep
+    }
+    fn pstate(&self) -> Value<SPSR_EL2::Reg> {
+        Value::from_raw(self.fixup.pstate)
+    }
+    fn set_pstate(&mut self, val: Value<SPSR_EL2::Reg>) {
+        self.fixup.pstate = val.raw();
+        self.mark(Mark::SetPstate(val.raw()));
+    }
+    fn set_fault_esr(&mut self, esr: Esr) {
+        self.fixup.fault_esr = esr.value().raw();
+        self.mark(Mark::SetFaultEsr(esr.value().raw()));
+    }
+    fn handle_exit<A: RegAccess>(
+        &mut self,
+        _regs: &mut A,
+        handler: ExitHandler,
+        esr: Esr,
+        exit_code: &mut ExitCode,
+    ) -> bool {
+        self.mark(Mark::HandleExit(
+            handler,
+            esr.value().raw(),
+            exit_code.raw(),
+        ));
+        if let Some(code) = self.fixup.new_exit_code {
+            *exit_code = ExitCode::from_raw(code);
+        }
+        self.fixup.handled
     }
 }
