@@ -46,7 +46,8 @@
 //! every register, field and constant comes from the kernel being built
 //! (`rust/gen/sysregs.in`, `arch/arm64/tools/sysreg`).
 //!
-//! Ready for the run path (`__kvm_vcpu_run_vhe()`), which does not call it yet.
+//! Composed by the run path's script, `crate::world::run` (`__kvm_vcpu_run_vhe()`),
+//! which the module does not call yet.
 
 use crate::arch::{
     consts, RegAccess, Value, CNTPOFF_EL2, CNTP_CVAL_EL02, CPACR_EL1, CPTR_EL2, FPEXC32_EL2,

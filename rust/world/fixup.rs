@@ -74,14 +74,16 @@
 //! same EL2 registers.
 //!
 //! Registers through [`RegAccess`], kernel state and the handlers through
-//! [`FixupContext`]; every constant comes from the kernel being built
+//! [`FixupContext`] (the PSTATE through its [`El2ReturnContext`]); every constant comes from the kernel being built
 //! (`asm/kvm_asm.h`, `asm/debug-monitors.h`, `asm/esr.h` through
 //! `rust/gen/sysregs.in`), except the C's literal [`HVC_ADJUSTED_PC`].
 //!
-//! Ready for the run path (`__kvm_vcpu_run_vhe()`), which does not call it yet.
+//! Composed by the run path's script, `crate::world::run` (`__kvm_vcpu_run_vhe()`),
+//! which the module does not call yet.
 
 use crate::arch::{consts, Ec, Esr, RegAccess, Value, ELR_EL2, ESR_EL2, SPSR_EL2};
 use crate::world::exits::{handler_for, ExitHandler};
+use crate::world::sysreg_sr::El2ReturnContext;
 
 /// An exit code of `__guest_enter()` (`asm/kvm_asm.h`): why the guest stopped
 /// running ([`ExitCode::code`]), with a bit that says whether an SError was
@@ -209,20 +211,15 @@ pub const fn is_hvc(esr: Esr) -> bool {
 }
 
 /// The kernel state the exit fixup reads and writes, and the exit handlers.
-pub trait FixupContext {
+/// The guest's PSTATE (`*vcpu_cpsr(vcpu)`) is the vCPU's return state,
+/// [`El2ReturnContext::pstate`], shared with the run loop's register moves.
+pub trait FixupContext: El2ReturnContext {
     /// The host's capabilities.
     fn fixup_caps(&self) -> FixupCaps;
 
     /// `vcpu->guest_debug & KVM_GUESTDBG_SINGLESTEP`: the VMM single-steps the
     /// guest.
     fn singlestep(&self) -> bool;
-
-    /// The vCPU's saved PSTATE, `*vcpu_cpsr(vcpu)` (`vcpu->arch.ctxt.regs.pstate`),
-    /// in SPSR_EL2's layout.
-    fn pstate(&self) -> Value<SPSR_EL2::Reg>;
-
-    /// Sets the vCPU's saved PSTATE.
-    fn set_pstate(&mut self, val: Value<SPSR_EL2::Reg>);
 
     /// Sets `vcpu->arch.fault.esr_el2`, the syndrome the handlers and the host
     /// read (`kvm_vcpu_get_esr()`).

@@ -16,6 +16,7 @@ pub mod fixup;
 pub mod fp;
 pub mod loadput;
 pub mod pstate;
+pub mod run;
 pub mod stage2;
 pub mod sysreg_sr;
 pub mod traps;

@@ -2,21 +2,26 @@
 
 //! The guest's system registers that a VHE `vcpu_load` puts on the CPU and
 //! `vcpu_put` takes back, described as data ([`TABLE`]), and the steps that move
-//! them ([`restore_deferred`], [`save_deferred`]).
+//! them ([`restore_deferred`], [`save_deferred`]); and the few that move at
+//! every entry and exit of the run loop ([`save_host_state`],
+//! [`restore_guest_state`], [`save_guest_state`], [`restore_host_state`]).
 //!
 //! Today's C (Linux 6.12): `arch/arm64/kvm/hyp/include/hyp/sysreg-sr.h` (the
 //! groups: `__sysreg_{save,restore}_{common,user,el1,el2_return}_state`,
 //! `__sysreg32_{save,restore}_state`) and `arch/arm64/kvm/hyp/vhe/sysreg-sr.c`
 //! (`__vcpu_load_switch_sysregs`, `__vcpu_put_switch_sysregs`: which groups move at
-//! load and put on VHE). On a VHE host the host kernel runs at EL2 and never uses
+//! load and put on VHE; `sysreg_{save,restore}_{host,guest}_state_vhe`: which move
+//! at every entry and exit). On a VHE host the host kernel runs at EL2 and never uses
 //! the EL1/EL0 registers of the guest, so they are switched only when the vCPU is
 //! loaded on or put off a CPU ("deferred"), not at every entry and exit:
 //!
 //! * [`Group::El1`], [`Group::User`] and [`Group::Aarch32`] move at load/put;
 //! * [`Group::Common`] and [`Group::El2Return`] move at every entry/exit (the run
-//!   loop; listed here so that the table describes every guest register the
-//!   groups of `sysreg-sr.h` touch, but [`restore_deferred`] and
-//!   [`save_deferred`] leave them alone);
+//!   loop, `crate::world::run`), with the guest's PC and PSTATE
+//!   ([`El2ReturnContext`]): [`save_host_state`] and [`restore_guest_state`]
+//!   before the guest is first entered, [`save_guest_state`] and
+//!   [`restore_host_state`] after it exits for good (not around the re-entries
+//!   of the loop); [`restore_deferred`] and [`save_deferred`] leave them alone;
 //! * [`Group::Fp`] is ZCR_EL1, which the kernel lists as live on the CPU (see
 //!   below) but which the FP lazy switch (`crate::world::fp`) moves, not these groups.
 //!
@@ -34,7 +39,8 @@
 //! [`RegAccess`] with the types generated from the kernel ([`CpuReg`] names them),
 //! the vCPU's saved state through [`SysregContext`]. No `unsafe`.
 
-use crate::arch::{cpu_regs, RegAccess};
+use crate::arch::{cpu_regs, RegAccess, Value, ELR_EL2, SPSR_EL2};
+use crate::world::pstate;
 
 /// Declares [`VcpuSysReg`]: the `enum vcpu_sysreg` indices (`asm/kvm_host.h`)
 /// this file uses, by their C names.
@@ -162,11 +168,15 @@ pub enum Group {
     /// `__sysreg32_{save,restore}_state`: the AArch32 banked SPSRs and the
     /// `*32_EL2` registers, for a vCPU whose EL1 is AArch32. Load/put.
     Aarch32,
-    /// `__sysreg_{save,restore}_common_state`: MDSCR_EL1, POR_EL0. Every entry/exit.
+    /// `__sysreg_{save,restore}_common_state`: MDSCR_EL1, POR_EL0. Every entry/exit,
+    /// the host's and the guest's ([`save_host_state`], [`restore_guest_state`],
+    /// [`save_guest_state`], [`restore_host_state`]).
     Common,
     /// `__sysreg_{save,restore}_el2_return_state`: the guest's PC and PSTATE (in
     /// ELR_EL2/SPSR_EL2; not `sys_regs[]`, and PSTATE is translated, so not in
-    /// [`TABLE`]) and DISR_EL1 (VDISR_EL2). Every entry/exit.
+    /// [`TABLE`] but reached through [`El2ReturnContext`]) and DISR_EL1
+    /// (VDISR_EL2). Every entry/exit, the guest's only ([`restore_guest_state`],
+    /// [`save_guest_state`]).
     El2Return,
     /// ZCR_EL1: owned by the FP lazy switch (`crate::world::fp`), in no group of
     /// `sysreg-sr.h`, but listed live on the CPU by `asm/kvm_host.h`.
@@ -379,8 +389,10 @@ const fn sys(r: VcpuSysReg) -> VcpuSlot {
 /// * ZCR_EL1: live in the kernel's list but FP-owned: [`Group::Fp`], neither
 ///   restored nor saved here.
 /// * The guest's PC and PSTATE (ELR_EL2/SPSR_EL2 at every entry) are
-///   `ctxt.regs`, not registers of a group here; the PSTATE is translated on the
-///   way (`to_hw_pstate`), so they are left to the run loop.
+///   `ctxt.regs`, not `sys_regs[]`, and the PSTATE is translated on the way in
+///   ([`crate::world::pstate::el2_return_spsr`]): not entries here, but moved
+///   with [`Group::El2Return`] by [`restore_guest_state`] / [`save_guest_state`]
+///   through [`El2ReturnContext`].
 #[rustfmt::skip]
 pub const TABLE: &[Entry] = &[
     //         vCPU register                       CPU register (VHE)        group             gate        load           put    live
@@ -478,10 +490,12 @@ pub trait SysregContext {
     fn set_guest(&mut self, slot: VcpuSlot, val: u64);
 
     /// The host's saved value of `slot` (`host_data->host_ctxt`); only the
-    /// [`Group::User`] registers are asked for.
+    /// [`Group::User`] (load/put) and [`Group::Common`] (every entry/exit)
+    /// registers are asked for.
     fn host(&self, slot: VcpuSlot) -> u64;
 
-    /// Stores `val` as the host's saved value of `slot` ([`Group::User`] only).
+    /// Stores `val` as the host's saved value of `slot` ([`Group::User`] and
+    /// [`Group::Common`] only).
     fn set_host(&mut self, slot: VcpuSlot, val: u64);
 
     /// What this vCPU has on this host, as the C's `ctxt_has_*()`,
@@ -593,6 +607,17 @@ const PUT_PLAN: [u8; PUT_LEN] = plan(&PUT_ORDER, &PUT_PASSES);
 /// The user registers, whose host values load saves and put restores.
 const USER_PLAN: [u8; USER_LEN] = plan(&USER_ORDER, &ANY_PASSES);
 
+const COMMON_ORDER: [Group; 1] = [Group::Common];
+const EL2_RETURN_ORDER: [Group; 1] = [Group::El2Return];
+const COMMON_LEN: usize = plan_len(&COMMON_ORDER, &ANY_PASSES);
+const EL2_RETURN_LEN: usize = plan_len(&EL2_RETURN_ORDER, &ANY_PASSES);
+/// What `__sysreg_{save,restore}_common_state` move, in order (before feature
+/// gates), for the host and the guest alike.
+const COMMON_PLAN: [u8; COMMON_LEN] = plan(&COMMON_ORDER, &ANY_PASSES);
+/// The `sys_regs[]` registers `__sysreg_{save,restore}_el2_return_state` move
+/// after the PC and PSTATE (before feature gates).
+const EL2_RETURN_PLAN: [u8; EL2_RETURN_LEN] = plan(&EL2_RETURN_ORDER, &ANY_PASSES);
+
 /// The entries of `plan` that `features` allows, in order.
 fn plan_entries(plan: &'static [u8], features: Features) -> impl Iterator<Item = &'static Entry> {
     plan.iter()
@@ -623,7 +648,11 @@ pub fn put_plan(features: Features) -> impl Iterator<Item = &'static Entry> {
 const MAX_PLAN: usize = 48;
 
 const _: () = assert!(
-    LOAD_LEN <= MAX_PLAN && PUT_LEN <= MAX_PLAN && USER_LEN <= MAX_PLAN,
+    LOAD_LEN <= MAX_PLAN
+        && PUT_LEN <= MAX_PLAN
+        && USER_LEN <= MAX_PLAN
+        && COMMON_LEN <= MAX_PLAN
+        && EL2_RETURN_LEN <= MAX_PLAN,
     "rust/world/sysreg_sr.rs: a plan is longer than unrolled! covers"
 );
 
@@ -718,6 +747,163 @@ pub fn save_deferred<C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A) 
     // __sysreg_restore_user_state(host_ctxt).
     unrolled!(restore_host_user(ctx, regs, features));
     ctx.set_sysregs_on_cpu(false);
+}
+
+// ---------------------------------------------------------------------------
+// Every entry and exit: `hyp/vhe/sysreg-sr.c`'s `sysreg_*_state_vhe()`.
+
+/// The vCPU's PC and PSTATE, `vcpu->arch.ctxt.regs.pc` and `.pstate`: the
+/// guest's return state at EL2 (ELR_EL2, SPSR_EL2), which
+/// `__sysreg_{save,restore}_el2_return_state` and the exit fixup move. They
+/// live in `struct user_pt_regs`, not in `sys_regs[]`, hence apart from
+/// [`SysregContext`].
+pub trait El2ReturnContext {
+    /// The vCPU's saved PC, `*vcpu_pc(vcpu)`, as ELR_EL2 holds it.
+    fn pc(&self) -> Value<ELR_EL2::Reg>;
+
+    /// Sets the vCPU's saved PC.
+    fn set_pc(&mut self, val: Value<ELR_EL2::Reg>);
+
+    /// The vCPU's saved PSTATE, `*vcpu_cpsr(vcpu)`, in SPSR_EL2's layout.
+    fn pstate(&self) -> Value<SPSR_EL2::Reg>;
+
+    /// Sets the vCPU's saved PSTATE.
+    fn set_pstate(&mut self, val: Value<SPSR_EL2::Reg>);
+}
+
+/// Whose context a move of [`Group::Common`] saves into or restores from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// `host_data->host_ctxt` ([`SysregContext::host`]).
+    Host,
+    /// `vcpu->arch.ctxt` ([`SysregContext::guest`]).
+    Guest,
+}
+
+#[inline(always)]
+fn save_common<const I: usize, C: SysregContext, A: RegAccess>(
+    ctx: &mut C,
+    regs: &mut A,
+    features: Features,
+    side: Side,
+) {
+    if let Some(e) = plan_entry::<I>(&COMMON_PLAN, features) {
+        let v = e.cpu.read(regs);
+        match side {
+            Side::Host => ctx.set_host(e.vcpu, v),
+            Side::Guest => ctx.set_guest(e.vcpu, v),
+        }
+    }
+}
+
+#[inline(always)]
+fn restore_common<const I: usize, C: SysregContext, A: RegAccess>(
+    ctx: &mut C,
+    regs: &mut A,
+    features: Features,
+    side: Side,
+) {
+    if let Some(e) = plan_entry::<I>(&COMMON_PLAN, features) {
+        let v = match side {
+            Side::Host => ctx.host(e.vcpu),
+            Side::Guest => ctx.guest(e.vcpu),
+        };
+        e.cpu.write(regs, v);
+    }
+}
+
+#[inline(always)]
+fn save_el2_return<const I: usize, C: SysregContext, A: RegAccess>(
+    ctx: &mut C,
+    regs: &mut A,
+    features: Features,
+) {
+    if let Some(e) = plan_entry::<I>(&EL2_RETURN_PLAN, features) {
+        ctx.set_guest(e.vcpu, e.cpu.read(regs));
+    }
+}
+
+#[inline(always)]
+fn restore_el2_return<const I: usize, C: SysregContext, A: RegAccess>(
+    ctx: &mut C,
+    regs: &mut A,
+    features: Features,
+) {
+    if let Some(e) = plan_entry::<I>(&EL2_RETURN_PLAN, features) {
+        e.cpu.write(regs, ctx.guest(e.vcpu));
+    }
+}
+
+/// The registers `__sysreg_{save,restore}_common_state` move for a vCPU with
+/// `features`, in order (the host's too: the C's `ctxt_has_s1poe(host_ctxt)`
+/// asks the VM of `host_ctxt->__hyp_running_vcpu`, the vCPU loaded here).
+pub fn common_plan(features: Features) -> impl Iterator<Item = &'static Entry> {
+    plan_entries(&COMMON_PLAN, features)
+}
+
+/// The `sys_regs[]` registers `__sysreg_{save,restore}_el2_return_state` move
+/// for a vCPU with `features`, after the PC and PSTATE, in order.
+pub fn el2_return_plan(features: Features) -> impl Iterator<Item = &'static Entry> {
+    plan_entries(&EL2_RETURN_PLAN, features)
+}
+
+/// `sysreg_save_host_state_vhe()`: before every run of the guest, the host's
+/// [`Group::Common`] registers into `host_ctxt` (MDSCR_EL1; POR_EL0 if the VM
+/// has S1POE: the C's `ctxt_has_s1poe(host_ctxt)` finds the VM through
+/// `__hyp_running_vcpu`). Every exception masked, HCR_EL2 still the host's.
+pub fn save_host_state<C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A) {
+    let features = ctx.features();
+    // __sysreg_save_common_state(host_ctxt).
+    unrolled!(save_common(ctx, regs, features, Side::Host));
+}
+
+/// `sysreg_restore_guest_state_vhe()`: after the per-entry traps and
+/// `__kvm_adjust_pc()`, before the first entry of a run: the guest's
+/// [`Group::Common`] registers, then its return state: ELR_EL2 = the PC,
+/// SPSR_EL2 = the PSTATE as [`pstate::el2_return_spsr`] makes it safe (an
+/// AArch64 mode at EL2 or above becomes `PSR_MODE_EL2h | PSR_IL_BIT`), and,
+/// with RAS, VDISR_EL2 = DISR_EL1 (the guest's deferred SError syndrome).
+pub fn restore_guest_state<C: SysregContext + El2ReturnContext, A: RegAccess>(
+    ctx: &mut C,
+    regs: &mut A,
+) {
+    let features = ctx.features();
+    // __sysreg_restore_common_state(guest_ctxt).
+    unrolled!(restore_common(ctx, regs, features, Side::Guest));
+    // __sysreg_restore_el2_return_state(guest_ctxt): the PC, the PSTATE, then
+    // the table's El2Return registers.
+    regs.write(ctx.pc());
+    regs.write(pstate::el2_return_spsr(ctx.pstate().raw()));
+    unrolled!(restore_el2_return(ctx, regs, features));
+}
+
+/// `sysreg_save_guest_state_vhe()`: once the loop has left the guest for good
+/// (the last `fixup_guest_exit()` said exit), before the per-entry traps are
+/// undone: the guest's [`Group::Common`] registers, then its return state: the
+/// PC from ELR_EL2 (as the exit fixup left it: an HVC's moved back for a
+/// pending SError) and, with RAS, DISR_EL1 from VDISR_EL2. Not the PSTATE: on
+/// VHE the C's `!has_vhe() && ctxt->__hyp_running_vcpu` is false, the exit
+/// fixup has saved it after every exit.
+pub fn save_guest_state<C: SysregContext + El2ReturnContext, A: RegAccess>(
+    ctx: &mut C,
+    regs: &mut A,
+) {
+    let features = ctx.features();
+    // __sysreg_save_common_state(guest_ctxt).
+    unrolled!(save_common(ctx, regs, features, Side::Guest));
+    // __sysreg_save_el2_return_state(guest_ctxt).
+    let pc = regs.read::<ELR_EL2::Reg>();
+    ctx.set_pc(pc);
+    unrolled!(save_el2_return(ctx, regs, features));
+}
+
+/// `sysreg_restore_host_state_vhe()`: after the per-entry traps are undone and
+/// the lazy FP switch back, the host's [`Group::Common`] registers from
+/// `host_ctxt`, as [`save_host_state`] saved them.
+pub fn restore_host_state<C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A) {
+    let features = ctx.features();
+    // __sysreg_restore_common_state(host_ctxt).
+    unrolled!(restore_common(ctx, regs, features, Side::Host));
 }
 
 /// The entry of vCPU register `reg`, if it is in the table.

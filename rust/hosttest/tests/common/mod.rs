@@ -12,7 +12,10 @@
 //! * [`vcpu`]: the model vCPU, implementing the context traits of `world` and
 //!   recording the kernel state it is asked to change;
 //! * [`host`]: the host side of load and put: the fine-grained trap registers as
-//!   the C defines them, the capability combinations, a host CPU to load on.
+//!   the C defines them, the capability combinations, a host CPU to load on;
+//! * [`run_c`]: the C of one run of the guest (`__kvm_vcpu_run_vhe()` and the
+//!   per-entry register moves), read from the kernel and carried out on the
+//!   model vCPU.
 
 // Each test file is its own crate and uses only part of this.
 #![allow(dead_code)]
@@ -22,4 +25,5 @@ pub mod exits;
 pub mod host;
 pub mod kernel;
 pub mod rng;
+pub mod run_c;
 pub mod vcpu;

@@ -3,24 +3,30 @@
 //! The model vCPU: the kernel state the steps of `vcpu_load`/`vcpu_put` read
 //! and write ([`SysregContext`], [`TrapContext`], [`Stage2Context`],
 //! [`LoadContext`]), the per-entry traps ([`EntryTrapContext`]) and the exit
-//! fixup ([`FixupContext`], with exit handlers that answer as told), which
-//! records every change of kernel state it is asked for ("marks"), placed
-//! among the register accesses of its simulated CPU so that the order of both
-//! can be checked ([`Vcpu::timeline`]).
+//! fixup ([`FixupContext`], with exit handlers that answer as told), the
+//! guest's PC and PSTATE ([`El2ReturnContext`]), the EL2 side of the FP
+//! switch ([`FpHypContext`]) and one run of the guest ([`RunContext`]: a
+//! scripted guest, [`GuestExit`]), which records every change of kernel state
+//! it is asked for ("marks"), placed among the register accesses of its
+//! simulated CPU so that the order of both can be checked
+//! ([`Vcpu::timeline`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use vhe_rs_hosttest::arch::{
-    Esr, RegAccess, Value, CNTP_CVAL_EL02, HCRX_EL2, HCR_EL2, MDCR_EL2, SPSR_EL2, VBAR_EL1,
-    VSESR_EL2,
+    Esr, RegAccess, Value, CNTP_CVAL_EL02, ELR_EL2, FPEXC32_EL2, HCRX_EL2, HCR_EL2, MDCR_EL2,
+    SPSR_EL2, VBAR_EL1, VSESR_EL2, ZCR_EL12,
 };
 use vhe_rs_hosttest::sim::Event;
 use vhe_rs_hosttest::world::entry_traps::{EntryTrapCaps, EntryTrapContext, PhysTimer, TimerMap};
 use vhe_rs_hosttest::world::exits::ExitHandler;
 use vhe_rs_hosttest::world::fixup::{ExitCode, FixupCaps, FixupContext};
-use vhe_rs_hosttest::world::fp::FpOwner;
+use vhe_rs_hosttest::world::fp::{self, FpContext, FpHypContext, FpIllegal, FpOwner};
 use vhe_rs_hosttest::world::loadput::LoadContext;
+use vhe_rs_hosttest::world::run::RunContext;
 use vhe_rs_hosttest::world::stage2::{Stage2, Stage2Context};
-use vhe_rs_hosttest::world::sysreg_sr::{Feature, Features, Group, SysregContext, VcpuSlot, TABLE};
+use vhe_rs_hosttest::world::sysreg_sr::{
+    El2ReturnContext, Feature, Features, Group, SysregContext, VcpuSlot, TABLE,
+};
 use vhe_rs_hosttest::world::traps::{FgtGroup, HostSaved, TrapCaps, TrapContext};
 
 use super::cpu::Cpu;
@@ -64,6 +70,30 @@ pub enum Mark {
     SetFaultEsr(u64),
     /// An exit handler run, with this syndrome and exit code.
     HandleExit(ExitHandler, u64, u64),
+    /// The vCPU's saved PC set to this value.
+    SetPc(u64),
+    /// `__kvm_adjust_pc()`.
+    AdjustPc,
+    /// `__debug_switch_to_guest()` (`true`) or `__debug_switch_to_host()`.
+    DebugSwitch(bool),
+    /// `__guest_enter()`.
+    GuestEnter,
+    /// `__vcpu_sys_reg(vcpu, FPEXC32_EL2)` set to this value.
+    SetFpexc32(u64),
+    /// This CPU's FP owner set.
+    SetFpOwner(FpOwner),
+    /// `fpsimd_save_and_flush_cpu_state()`.
+    FpSaveAndFlush,
+    /// `fpsimd_bind_state_to_cpu()` with the guest's state.
+    FpBindGuest,
+    /// An FP event the owner cannot have.
+    FpIllegal(FpIllegal),
+    /// FP (and SVE: `true`) enabled for the guest and EL2.
+    FpEnableGuest(bool),
+    /// The guest's FP (SVE: `true`) registers loaded.
+    FpLoadGuest(bool),
+    /// The vCPU's ZCR_EL1 set to this value.
+    SetZcrEl1(u64),
 }
 
 /// One step of the merged history: a register access or a mark.
@@ -104,6 +134,53 @@ pub struct Vcpu {
     pub entry: EntryState,
     // FixupContext.
     pub fixup: FixupState,
+    // El2ReturnContext (the PSTATE is `fixup.pstate`), FpHypContext,
+    // RunContext.
+    pub run: RunState,
+}
+
+/// How the exit handler answers one exit of a scripted guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Handled at EL2: the guest is entered again.
+    Handled,
+    /// Not handled: the run goes back to the host.
+    Exit,
+    /// The lazy FP trap: the handler is `fp::handle_trap()` (not an SVE trap).
+    FpTrap,
+}
+
+/// What a scripted guest does on one entry: leaves these registers on the CPU
+/// (by encoding, set without logging) and exits with this code; the exit
+/// handler, if the fixup calls one, answers `answer`.
+#[derive(Clone, Debug)]
+pub struct GuestExit {
+    pub regs: Vec<(u32, u64)>,
+    pub exit_code: u64,
+    pub answer: Answer,
+}
+
+/// The kernel state of one run of the guest ([`RunContext`], [`El2ReturnContext`]'s
+/// PC, [`FpHypContext`]) and the scripted guest.
+#[derive(Clone, Debug, Default)]
+pub struct RunState {
+    /// `vcpu->arch.ctxt.regs.pc`.
+    pub pc: u64,
+    /// What `__kvm_adjust_pc()` adds to the PC (a pending `INCREMENT_PC`: 4),
+    /// once.
+    pub adjust_pc: u64,
+    /// `__vcpu_sys_reg(vcpu, FPEXC32_EL2)`.
+    pub fpexc32: u64,
+    /// `vcpu_sve_max_vq()`.
+    pub sve_max_vq: u64,
+    /// `__vcpu_sys_reg(vcpu, ZCR_EL1)`.
+    pub zcr_el1: u64,
+    /// What the guest does on each entry, in order.
+    pub script: VecDeque<GuestExit>,
+    /// The exit being handled (the last one the guest made).
+    pub current: Option<GuestExit>,
+    /// The CPU as the guest found it at each entry (a copy).
+    pub seen: Vec<Cpu>,
 }
 
 /// The kernel state of the exit fixup ([`FixupContext`]), and how its exit
@@ -173,7 +250,7 @@ impl Vcpu {
         // so that a missing save at load shows.
         let host = TABLE
             .iter()
-            .filter(|e| e.group == Group::User)
+            .filter(|e| matches!(e.group, Group::User | Group::Common))
             .map(|e| (e.vcpu, rng.next()))
             .collect();
         Vcpu {
@@ -198,6 +275,7 @@ impl Vcpu {
             irqs_off: false,
             entry: EntryState::default(),
             fixup: FixupState::default(),
+            run: RunState::default(),
         }
     }
 
@@ -267,10 +345,11 @@ impl SysregContext for Vcpu {
         set_slot(&mut self.guest, slot, val, "guest");
     }
     fn host(&self, slot: VcpuSlot) -> u64 {
-        // Only the user registers' are modelled.
+        // Only the user and common registers' are modelled.
         get_slot(&self.host, slot, "host")
     }
     fn set_host(&mut self, slot: VcpuSlot, val: u64) {
+        // Only the user and common registers' are modelled.
         set_slot(&mut self.host, slot, val, "host");
         self.mark(Mark::SetHost(slot));
     }
@@ -391,20 +470,13 @@ impl FixupContext for Vcpu {
     fn singlestep(&self) -> bool {
         self.fixup.singlestep
     }
-    fn pstate(&self) -> Value<SPSR_EL2::Reg> {
-        Value::from_raw(self.fixup.pstate)
-    }
-    fn set_pstate(&mut self, val: Value<SPSR_EL2::Reg>) {
-        self.fixup.pstate = val.raw();
-        self.mark(Mark::SetPstate(val.raw()));
-    }
     fn set_fault_esr(&mut self, esr: Esr) {
         self.fixup.fault_esr = esr.value().raw();
         self.mark(Mark::SetFaultEsr(esr.value().raw()));
     }
     fn handle_exit<A: RegAccess>(
         &mut self,
-        _regs: &mut A,
+        regs: &mut A,
         handler: ExitHandler,
         esr: Esr,
         exit_code: &mut ExitCode,
@@ -417,6 +489,109 @@ impl FixupContext for Vcpu {
         if let Some(code) = self.fixup.new_exit_code {
             *exit_code = ExitCode::from_raw(code);
         }
-        self.fixup.handled
+        // A scripted guest's exit answers as scripted; otherwise as told.
+        match self.run.current.as_ref().map(|x| x.answer) {
+            None => self.fixup.handled,
+            Some(Answer::Handled) => true,
+            Some(Answer::Exit) => false,
+            Some(Answer::FpTrap) => fp::handle_trap(self, regs, false),
+        }
+    }
+}
+
+impl El2ReturnContext for Vcpu {
+    fn pc(&self) -> Value<ELR_EL2::Reg> {
+        Value::from_raw(self.run.pc)
+    }
+    fn set_pc(&mut self, val: Value<ELR_EL2::Reg>) {
+        self.run.pc = val.raw();
+        self.mark(Mark::SetPc(val.raw()));
+    }
+    fn pstate(&self) -> Value<SPSR_EL2::Reg> {
+        Value::from_raw(self.fixup.pstate)
+    }
+    fn set_pstate(&mut self, val: Value<SPSR_EL2::Reg>) {
+        self.fixup.pstate = val.raw();
+        self.mark(Mark::SetPstate(val.raw()));
+    }
+}
+
+/// The owner is the one of [`EntryTrapContext::fp_owner`] (`host_data.fp_owner`).
+impl FpContext for Vcpu {
+    fn owner(&self) -> FpOwner {
+        self.entry.fp_owner
+    }
+    fn set_owner(&mut self, owner: FpOwner) {
+        self.entry.fp_owner = owner;
+        self.mark(Mark::SetFpOwner(owner));
+    }
+    fn save_and_flush_cpu_state(&mut self) {
+        self.mark(Mark::FpSaveAndFlush);
+    }
+    fn bind_guest_state(&mut self) {
+        self.mark(Mark::FpBindGuest);
+    }
+    fn foreign_fpstate(&self) -> bool {
+        false
+    }
+    fn vcpu_has_sve(&self) -> bool {
+        self.entry.sve
+    }
+    fn illegal(&mut self, e: FpIllegal) {
+        self.mark(Mark::FpIllegal(e));
+    }
+}
+
+impl FpHypContext for Vcpu {
+    fn enable_guest_fp(&mut self, sve: bool) {
+        self.mark(Mark::FpEnableGuest(sve));
+    }
+    fn load_guest_regs(&mut self, sve: bool) {
+        self.mark(Mark::FpLoadGuest(sve));
+    }
+    fn vcpu_sve_max_vq(&self) -> u64 {
+        self.run.sve_max_vq
+    }
+    fn vcpu_zcr_el1(&self) -> Value<ZCR_EL12::Reg> {
+        Value::from_raw(self.run.zcr_el1)
+    }
+    fn set_vcpu_zcr_el1(&mut self, val: Value<ZCR_EL12::Reg>) {
+        self.run.zcr_el1 = val.raw();
+        self.mark(Mark::SetZcrEl1(val.raw()));
+    }
+}
+
+/// The guest is the script of [`RunState::script`]: each entry takes its next
+/// exit (an entry past its end fails the test).
+impl RunContext for Vcpu {
+    fn adjust_pc(&mut self) {
+        self.run.pc = self.run.pc.wrapping_add(self.run.adjust_pc);
+        self.run.adjust_pc = 0;
+        self.mark(Mark::AdjustPc);
+    }
+    fn debug_switch_to_guest(&mut self) {
+        self.mark(Mark::DebugSwitch(true));
+    }
+    fn debug_switch_to_host(&mut self) {
+        self.mark(Mark::DebugSwitch(false));
+    }
+    fn guest_enter(&mut self) -> u64 {
+        self.mark(Mark::GuestEnter);
+        self.run.seen.push(self.cpu.fork());
+        let exit = self
+            .run
+            .script
+            .pop_front()
+            .expect("the guest entered more often than scripted");
+        for (enc, v) in &exit.regs {
+            self.cpu.set_encoded(*enc, *v);
+        }
+        let code = exit.exit_code;
+        self.run.current = Some(exit);
+        code
+    }
+    fn set_vcpu_fpexc32(&mut self, val: Value<FPEXC32_EL2::Reg>) {
+        self.run.fpexc32 = val.raw();
+        self.mark(Mark::SetFpexc32(val.raw()));
     }
 }
