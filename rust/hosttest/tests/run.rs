@@ -200,7 +200,9 @@ fn random_script(k: &K, f: Features, owner: FpOwner, rng: &mut Rng) -> Vec<Guest
     out
 }
 
-fn random_case(k: &K, rng: &mut Rng, singlestep: bool) -> Case {
+/// A random case; with `anything`, also single-stepped guests (erratum
+/// 2077057's rewrite of SPSR_EL2) and PSTATEs of any mode (legal or not).
+fn random_case(k: &K, rng: &mut Rng, anything: bool) -> Case {
     let features = Features::from_bits(rng.next() as u8);
     let b = rng.next();
     let entry = EntryTrapCaps {
@@ -227,12 +229,16 @@ fn random_case(k: &K, rng: &mut Rng, singlestep: bool) -> Case {
         features,
         entry,
         fixup,
-        singlestep: singlestep && b & 1024 != 0,
+        singlestep: anything && b & 1024 != 0,
         owner,
         sve: b & 2048 != 0,
         vse: b & 4096 != 0,
         adjust_pc: if b & 8192 != 0 { 4 } else { 0 },
-        pstate: k.legal_pstate(rng),
+        pstate: if anything && b & 16384 != 0 {
+            rng.next()
+        } else {
+            k.legal_pstate(rng)
+        },
         script: random_script(k, features, owner, rng),
     }
 }
@@ -469,8 +475,9 @@ fn register_moves_follow_sysreg_sr() {
 /// A run makes every register access and context call that
 /// `__kvm_vcpu_run_vhe()`'s text makes, in its order, each C call carried out
 /// by the Rust step that stands for it (`common::run_c::exec_run`), over
-/// random capabilities, features, FP owners and scripts of up to four
-/// re-entries; it returns the same exit code and leaves the same state.
+/// random capabilities, features, FP owners, PSTATEs (of any mode), single
+/// stepping and scripts of up to four re-entries; it returns the same exit
+/// code and leaves the same state.
 #[test]
 fn run_follows_kvm_vcpu_run_vhe() {
     let k = K::new();
