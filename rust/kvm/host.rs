@@ -40,10 +40,10 @@ impl Hook {
         if LOOKED_UP.load(Ordering::Acquire) {
             return Ok(Hook(()));
         }
-        // SAFETY: nothing reads what `vhe_rs_hook_lookup` fills in before it
-        // succeeded (`LOOKED_UP` is clear, so no backend is registered); module
-        // init, its only caller, does not run twice at once. It returns NULL
-        // or the symbol's name, a static string literal.
+        // Nothing reads what the lookup fills in before it succeeded
+        // (`LOOKED_UP` is clear, so no backend is registered), and module init,
+        // the only caller, does not run twice at once.
+        // SAFETY: as just said; it returns NULL or a static string literal.
         match unsafe { static_str(glue::vhe_rs_hook_lookup()) } {
             Some(missing) => Err(missing),
             None => {

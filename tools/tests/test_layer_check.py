@@ -3,8 +3,6 @@
 
   python3 -m unittest discover -s tools/tests -v
 """
-import importlib.machinery
-import importlib.util
 import io
 import os
 import pathlib
@@ -13,21 +11,15 @@ import sys
 import tempfile
 import unittest
 
+import scripts
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.path.dirname(HERE)
 TOP = os.path.dirname(TOOLS)
 TOOL = os.path.join(TOOLS, "layer-check")
 
 
-def load_tool():
-    """tools/layer-check as a module (a script without .py)."""
-    loader = importlib.machinery.SourceFileLoader("layer_check", TOOL)
-    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("layer_check", loader))
-    loader.exec_module(mod)
-    return mod
-
-
-lc = load_tool()
+lc = scripts.load("layer-check", "layer_check")
 
 # A clean tree in the shape of the real one: every layer, each using what it may.
 CLEAN = {

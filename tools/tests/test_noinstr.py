@@ -4,8 +4,6 @@
   python3 -m unittest discover -s tools/tests -v
 """
 import contextlib
-import importlib.machinery
-import importlib.util
 import io
 import os
 import subprocess
@@ -13,20 +11,14 @@ import sys
 import tempfile
 import unittest
 
+import scripts
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOLS = os.path.dirname(HERE)
 TOOL = os.path.join(TOOLS, "noinstr-check")
 
 
-def load_tool():
-    """tools/noinstr-check as a module (a script without .py)."""
-    loader = importlib.machinery.SourceFileLoader("noinstr_check", TOOL)
-    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("noinstr_check", loader))
-    loader.exec_module(mod)
-    return mod
-
-
-nc = load_tool()
+nc = scripts.load("noinstr-check", "noinstr_check")
 
 
 def disasm(*funcs, section=".text"):
