@@ -331,34 +331,36 @@ impl Cpu {
     }
 }
 
-#[cfg(target_arch = "aarch64")]
-impl Cpu {
-    /// DAIF, the exception mask bits (`read_sysreg(daif)`, `asm/irqflags.h`).
-    /// Not a generated register: the kernel gives DAIF no `sys_reg()`
-    /// encoding and reads it by its name, as here.
-    #[inline(always)]
-    pub fn daif(&mut self) -> u64 {
-        let val: u64;
-        // SAFETY: reading DAIF has no side effect; `mrs` touches no memory.
-        unsafe {
-            core::arch::asm!("mrs {0}, daif", out(reg) val,
-                             options(nomem, nostack, preserves_flags));
+/// Declares reads of registers the kernel gives no `sys_reg()` encoding and
+/// reads by their name (`read_sysreg(name)`), so they are not generated types.
+macro_rules! named_reads {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        #[cfg(target_arch = "aarch64")]
+        impl Cpu {
+            $(
+                $(#[$doc])*
+                #[inline(always)]
+                pub fn $name(&mut self) -> u64 {
+                    let val: u64;
+                    // SAFETY: reading this register has no side effect, and
+                    // `mrs` touches no memory.
+                    unsafe {
+                        core::arch::asm!(concat!("mrs {0}, ", stringify!($name)), out(reg) val,
+                                         options(nomem, nostack, preserves_flags));
+                    }
+                    val
+                }
+            )*
         }
-        val
-    }
+    };
+}
 
+named_reads! {
+    /// DAIF, the exception mask bits (`read_sysreg(daif)`, `asm/irqflags.h`).
+    daif,
     /// SP_EL0, where the arm64 kernel keeps `current` (`get_current()`,
-    /// `asm/current.h`, which reads it by name as here).
-    #[inline(always)]
-    pub fn sp_el0(&mut self) -> u64 {
-        let val: u64;
-        // SAFETY: reading SP_EL0 has no side effect; `mrs` touches no memory.
-        unsafe {
-            core::arch::asm!("mrs {0}, sp_el0", out(reg) val,
-                             options(nomem, nostack, preserves_flags));
-        }
-        val
-    }
+    /// `asm/current.h`).
+    sp_el0,
 }
 
 #[cfg(target_arch = "aarch64")]

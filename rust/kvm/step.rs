@@ -8,7 +8,7 @@ use super::host_data::HostData;
 use super::percpu::CpuOffset;
 use super::stats;
 use super::task::Task;
-use super::vcpu::{cap, host_sysreg, Vcpu, SYS_REGS_LEN};
+use super::vcpu::{Vcpu, SYS_REGS_LEN};
 use crate::arch::{Value, HCRX_EL2, MDCR_EL2};
 use crate::world::fp::{FpContext, FpIllegal, FpOwner};
 use crate::world::loadput::LoadContext;
@@ -17,6 +17,12 @@ use crate::world::sysreg_sr::{Features, SysregContext, VcpuSlot};
 use crate::world::traps::{FgtGroup, FgtReg, HostSaved, TrapCaps, TrapContext};
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::bindings;
+
+/// Whether the host has the capability `cap`, asked of the kernel.
+fn cap(cap: Cap) -> bool {
+    // SAFETY: `vhe_rs_cap` reads a final capability or a static key.
+    unsafe { glue::vhe_rs_cap(cap as glue::vhe_rs_cap) }
+}
 
 /// The host's capabilities, read once at registration (before any step
 /// runs), one bit per [`Cap`]; [`CAPS_READ`] says they were read.
@@ -182,7 +188,7 @@ impl SysregContext for Step<'_> {
 /// or `None` for MDCR_EL2 (kept in `host_debug_state`). Every slot is checked
 /// at compile time to be inside `sys_regs[]` (below).
 const fn host_saved_index(slot: HostSaved) -> Option<usize> {
-    Some(host_sysreg(match slot {
+    Some(match slot {
         HostSaved::Pmuserenr => bindings::vcpu_sysreg_PMUSERENR_EL0,
         HostSaved::MdcrEl2 => return None,
         HostSaved::Fgt(FgtReg::HFGRTR_EL2) => bindings::vcpu_sysreg_HFGRTR_EL2,
@@ -191,7 +197,7 @@ const fn host_saved_index(slot: HostSaved) -> Option<usize> {
         HostSaved::Fgt(FgtReg::HDFGRTR_EL2) => bindings::vcpu_sysreg_HDFGRTR_EL2,
         HostSaved::Fgt(FgtReg::HDFGWTR_EL2) => bindings::vcpu_sysreg_HDFGWTR_EL2,
         HostSaved::Fgt(FgtReg::HAFGRTR_EL2) => bindings::vcpu_sysreg_HAFGRTR_EL2,
-    }))
+    } as usize)
 }
 
 const _: () = {

@@ -4,7 +4,7 @@
 //! wrappers reached with `from_raw`, whose methods are the only accesses to
 //! their fields.
 
-use super::glue::{self, Cap, Stat, VcpuFeature};
+use super::glue::{self, Stat, VcpuFeature};
 use super::stats;
 use crate::arch::{Value, HCRX_EL2, MDCR_EL2};
 use crate::world::stage2::Stage2;
@@ -48,12 +48,6 @@ macro_rules! vcpu_sysreg_index {
     };
 }
 crate::world::sysreg_sr::with_vcpu_sysregs!(vcpu_sysreg_index);
-
-/// The register-context slot where the host keeps its own value of a
-/// register that the load-time traps change.
-pub(crate) const fn host_sysreg(r: bindings::vcpu_sysreg) -> usize {
-    r as usize
-}
 
 /// A CPU context: the guest's (`vcpu->arch.ctxt`) or the host's
 /// (`host_data->host_ctxt`).
@@ -281,10 +275,4 @@ const fn feature(f: VcpuFeature) -> Feature {
         VcpuFeature::Mte => Feature::Mte,
         VcpuFeature::El1Is32Bit => Feature::El1Is32Bit,
     }
-}
-
-/// Whether the host has the capability `cap`, asked of the kernel.
-pub(crate) fn cap(cap: Cap) -> bool {
-    // SAFETY: `vhe_rs_cap` reads a final capability or a static key.
-    unsafe { glue::vhe_rs_cap(cap as glue::vhe_rs_cap) }
 }
