@@ -676,28 +676,6 @@ fn plan_entry<const I: usize>(plan: &'static [u8], features: Features) -> Option
 }
 
 #[inline(always)]
-fn save_host_user<const I: usize, C: SysregContext, A: RegAccess>(
-    ctx: &mut C,
-    regs: &mut A,
-    features: Features,
-) {
-    if let Some(e) = plan_entry::<I>(&USER_PLAN, features) {
-        ctx.set_host(e.vcpu, e.cpu.read(regs));
-    }
-}
-
-#[inline(always)]
-fn restore_guest<const I: usize, C: SysregContext, A: RegAccess>(
-    ctx: &mut C,
-    regs: &mut A,
-    features: Features,
-) {
-    if let Some(e) = plan_entry::<I>(&LOAD_PLAN, features) {
-        e.cpu.write(regs, ctx.guest(e.vcpu));
-    }
-}
-
-#[inline(always)]
 fn save_guest<const I: usize, C: SysregContext, A: RegAccess>(
     ctx: &mut C,
     regs: &mut A,
@@ -706,17 +684,6 @@ fn save_guest<const I: usize, C: SysregContext, A: RegAccess>(
 ) {
     if let Some(e) = plan_entry::<I>(&PUT_PLAN, features) {
         ctx.set_guest(e.vcpu, save_read(e, regs, par_dmb));
-    }
-}
-
-#[inline(always)]
-fn restore_host_user<const I: usize, C: SysregContext, A: RegAccess>(
-    ctx: &mut C,
-    regs: &mut A,
-    features: Features,
-) {
-    if let Some(e) = plan_entry::<I>(&USER_PLAN, features) {
-        e.cpu.write(regs, ctx.host(e.vcpu));
     }
 }
 
@@ -729,10 +696,10 @@ fn restore_host_user<const I: usize, C: SysregContext, A: RegAccess>(
 pub fn restore_deferred<C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A) {
     let features = ctx.features();
     // __sysreg_save_user_state(host_ctxt).
-    unrolled!(save_host_user(ctx, regs, features));
+    unrolled!(save_to(&USER_PLAN, ctx, regs, features, Side::Host));
     // __sysreg32_restore_state, __sysreg_restore_user_state,
     // __sysreg_restore_el1_state: 32-bit first (errata 852523/853709).
-    unrolled!(restore_guest(ctx, regs, features));
+    unrolled!(restore_from(&LOAD_PLAN, ctx, regs, features, Side::Guest));
     ctx.set_sysregs_on_cpu(true);
 }
 
@@ -745,7 +712,7 @@ pub fn save_deferred<C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A) 
     let par_dmb = ctx.workaround_1508412();
     unrolled!(save_guest(ctx, regs, features, par_dmb));
     // __sysreg_restore_user_state(host_ctxt).
-    unrolled!(restore_host_user(ctx, regs, features));
+    unrolled!(restore_from(&USER_PLAN, ctx, regs, features, Side::Host));
     ctx.set_sysregs_on_cpu(false);
 }
 
@@ -771,7 +738,7 @@ pub trait El2ReturnContext {
     fn set_pstate(&mut self, val: Value<SPSR_EL2::Reg>);
 }
 
-/// Whose context a move of [`Group::Common`] saves into or restores from.
+/// Whose context a move saves into or restores from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
     /// `host_data->host_ctxt` ([`SysregContext::host`]).
@@ -780,14 +747,17 @@ enum Side {
     Guest,
 }
 
+/// Entry `I` of `plan`, if `features` allows it, from the CPU into `side`'s
+/// context.
 #[inline(always)]
-fn save_common<const I: usize, C: SysregContext, A: RegAccess>(
+fn save_to<const I: usize, C: SysregContext, A: RegAccess>(
+    plan: &'static [u8],
     ctx: &mut C,
     regs: &mut A,
     features: Features,
     side: Side,
 ) {
-    if let Some(e) = plan_entry::<I>(&COMMON_PLAN, features) {
+    if let Some(e) = plan_entry::<I>(plan, features) {
         let v = e.cpu.read(regs);
         match side {
             Side::Host => ctx.set_host(e.vcpu, v),
@@ -796,41 +766,22 @@ fn save_common<const I: usize, C: SysregContext, A: RegAccess>(
     }
 }
 
+/// Entry `I` of `plan`, if `features` allows it, from `side`'s context onto
+/// the CPU.
 #[inline(always)]
-fn restore_common<const I: usize, C: SysregContext, A: RegAccess>(
+fn restore_from<const I: usize, C: SysregContext, A: RegAccess>(
+    plan: &'static [u8],
     ctx: &mut C,
     regs: &mut A,
     features: Features,
     side: Side,
 ) {
-    if let Some(e) = plan_entry::<I>(&COMMON_PLAN, features) {
+    if let Some(e) = plan_entry::<I>(plan, features) {
         let v = match side {
             Side::Host => ctx.host(e.vcpu),
             Side::Guest => ctx.guest(e.vcpu),
         };
         e.cpu.write(regs, v);
-    }
-}
-
-#[inline(always)]
-fn save_el2_return<const I: usize, C: SysregContext, A: RegAccess>(
-    ctx: &mut C,
-    regs: &mut A,
-    features: Features,
-) {
-    if let Some(e) = plan_entry::<I>(&EL2_RETURN_PLAN, features) {
-        ctx.set_guest(e.vcpu, e.cpu.read(regs));
-    }
-}
-
-#[inline(always)]
-fn restore_el2_return<const I: usize, C: SysregContext, A: RegAccess>(
-    ctx: &mut C,
-    regs: &mut A,
-    features: Features,
-) {
-    if let Some(e) = plan_entry::<I>(&EL2_RETURN_PLAN, features) {
-        e.cpu.write(regs, ctx.guest(e.vcpu));
     }
 }
 
@@ -854,7 +805,7 @@ pub fn el2_return_plan(features: Features) -> impl Iterator<Item = &'static Entr
 pub fn save_host_state<C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A) {
     let features = ctx.features();
     // __sysreg_save_common_state(host_ctxt).
-    unrolled!(save_common(ctx, regs, features, Side::Host));
+    unrolled!(save_to(&COMMON_PLAN, ctx, regs, features, Side::Host));
 }
 
 /// `sysreg_restore_guest_state_vhe()`: after the per-entry traps and
@@ -869,12 +820,18 @@ pub fn restore_guest_state<C: SysregContext + El2ReturnContext, A: RegAccess>(
 ) {
     let features = ctx.features();
     // __sysreg_restore_common_state(guest_ctxt).
-    unrolled!(restore_common(ctx, regs, features, Side::Guest));
+    unrolled!(restore_from(&COMMON_PLAN, ctx, regs, features, Side::Guest));
     // __sysreg_restore_el2_return_state(guest_ctxt): the PC, the PSTATE, then
     // the table's El2Return registers.
     regs.write(ctx.pc());
     regs.write(pstate::el2_return_spsr(ctx.pstate().raw()));
-    unrolled!(restore_el2_return(ctx, regs, features));
+    unrolled!(restore_from(
+        &EL2_RETURN_PLAN,
+        ctx,
+        regs,
+        features,
+        Side::Guest
+    ));
 }
 
 /// `sysreg_save_guest_state_vhe()`: once the loop has left the guest for good
@@ -890,11 +847,11 @@ pub fn save_guest_state<C: SysregContext + El2ReturnContext, A: RegAccess>(
 ) {
     let features = ctx.features();
     // __sysreg_save_common_state(guest_ctxt).
-    unrolled!(save_common(ctx, regs, features, Side::Guest));
+    unrolled!(save_to(&COMMON_PLAN, ctx, regs, features, Side::Guest));
     // __sysreg_save_el2_return_state(guest_ctxt).
     let pc = regs.read::<ELR_EL2::Reg>();
     ctx.set_pc(pc);
-    unrolled!(save_el2_return(ctx, regs, features));
+    unrolled!(save_to(&EL2_RETURN_PLAN, ctx, regs, features, Side::Guest));
 }
 
 /// `sysreg_restore_host_state_vhe()`: after the per-entry traps are undone and
@@ -903,7 +860,7 @@ pub fn save_guest_state<C: SysregContext + El2ReturnContext, A: RegAccess>(
 pub fn restore_host_state<C: SysregContext, A: RegAccess>(ctx: &mut C, regs: &mut A) {
     let features = ctx.features();
     // __sysreg_restore_common_state(host_ctxt).
-    unrolled!(restore_common(ctx, regs, features, Side::Host));
+    unrolled!(restore_from(&COMMON_PLAN, ctx, regs, features, Side::Host));
 }
 
 /// The entry of vCPU register `reg`, if it is in the table.
