@@ -67,7 +67,7 @@ pub const PARTS: &[Part] = &[
     Part {
         name: "run",
         steps: &[Step::VcpuRun],
-        implemented: false,
+        implemented: true,
     },
     Part {
         name: "debug",

@@ -84,6 +84,7 @@ def emit_consts_c(regs, consts):
     print("#include <asm/esr.h>")
     print("#include <asm/debug-monitors.h>")
     print("#include <asm/kvm_asm.h>")
+    print("#include <asm/pgtable-hwdef.h>")
     print("#include <linux/perf/arm_pmuv3.h>")
     print()
     print("int vhe_rs_consts(void);")

@@ -23,6 +23,7 @@ mod glue;
 mod host;
 mod host_data;
 mod percpu;
+mod run;
 mod stats;
 mod step;
 mod task;

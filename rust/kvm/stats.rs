@@ -4,6 +4,7 @@
 //! `arch/arm64/glue/backend.c`, summed by its debugfs file `vhe_rs/stats`).
 
 use super::glue::{self, Stat};
+use crate::world::sysreg_sr::Features;
 use super::percpu::{CpuOffset, PerCpu};
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -46,4 +47,71 @@ pub(crate) fn report(stat: Stat) {
     // SAFETY: `vhe_rs_report` counts with `this_cpu_inc()` and WARNs once
     // per kind, for the counters from `VHE_RS_STAT_FIRST_BUG` on.
     unsafe { glue::vhe_rs_report(stat as glue::vhe_rs_stat) }
+}
+
+/// One CPU's run-path state, `struct vhe_rs_cpu` of `glue.h`: the vCPU
+/// loaded here (its features and SVE, recorded at `vcpu_load`), and the exits
+/// by exception class. Written by its own CPU only, read by debugfs: relaxed
+/// atomics, as [`Counters`].
+#[repr(C)]
+pub(crate) struct PerCpuRun {
+    loaded: AtomicU64,
+    exits_el2: [AtomicU64; glue::VHE_RS_NR_EC as usize],
+    exits_host: [AtomicU64; glue::VHE_RS_NR_EC as usize],
+}
+
+// The C struct and this one have the same layout, field by field.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<PerCpuRun>() == size_of::<glue::vhe_rs_cpu>());
+    assert!(offset_of!(PerCpuRun, loaded) == offset_of!(glue::vhe_rs_cpu, loaded_features));
+    assert!(offset_of!(PerCpuRun, exits_el2) == offset_of!(glue::vhe_rs_cpu, exits_el2));
+    assert!(offset_of!(PerCpuRun, exits_host) == offset_of!(glue::vhe_rs_cpu, exits_host));
+};
+
+/// The run-path state (`vhe_rs_cpu`, a per-CPU variable of the glue).
+pub(crate) static CPU_RUN: PerCpu<PerCpuRun> = PerCpu::new();
+
+/// The bit of [`PerCpuRun::loaded`] saying a vCPU is loaded (by this module).
+const LOADED: u64 = 1 << 63;
+/// The bit of [`PerCpuRun::loaded`] holding `vcpu_has_sve()`.
+const LOADED_SVE: u64 = 1 << 62;
+
+/// This CPU's instance.
+#[inline(always)]
+fn cpu_run<'a>(cpu: CpuOffset) -> &'a PerCpuRun {
+    // SAFETY: the glue's per-CPU variable outlives the module (`PerCpu`
+    // invariant) and is only accessed atomically; `cpu` is this CPU's.
+    unsafe { &*CPU_RUN.on(cpu) }
+}
+
+/// What `vcpu_load` recorded on `cpu` (this CPU): the loaded vCPU's features
+/// and SVE, or `None` if this module did not load it.
+#[inline(always)]
+pub(crate) fn loaded(cpu: CpuOffset) -> Option<(Features, bool)> {
+    let v = cpu_run(cpu).loaded.load(Ordering::Relaxed);
+    if v & LOADED == 0 {
+        return None;
+    }
+    Some((Features::from_bits(v as u8), v & LOADED_SVE != 0))
+}
+
+/// Records what [`loaded`] answers on `cpu` (this CPU).
+pub(crate) fn set_loaded(cpu: CpuOffset, l: Option<(Features, bool)>) {
+    let v = match l {
+        None => 0,
+        Some((f, sve)) => LOADED | if sve { LOADED_SVE } else { 0 } | u64::from(f.bits()),
+    };
+    cpu_run(cpu).loaded.store(v, Ordering::Relaxed)
+}
+
+/// Counts an exit of class `ec` on `cpu` (this CPU): dealt with at EL2
+/// (`el2`) or returned to the host.
+#[inline(always)]
+pub(crate) fn count_exit(cpu: CpuOffset, ec: u64, el2: bool) {
+    let c = cpu_run(cpu);
+    let a = if el2 { &c.exits_el2 } else { &c.exits_host };
+    if let Some(n) = a.get(ec as usize) {
+        n.store(n.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    }
 }

@@ -9,7 +9,7 @@ use super::percpu::CpuOffset;
 use super::stats;
 use super::task::Task;
 use super::vcpu::{Vcpu, SYS_REGS_LEN};
-use crate::arch::{Value, HCRX_EL2, MDCR_EL2};
+use crate::arch::{Cpu, Value, HCRX_EL2, MDCR_EL2};
 use crate::world::fp::{FpContext, FpIllegal, FpOwner};
 use crate::world::loadput::LoadContext;
 use crate::world::stage2::{Stage2, Stage2Context};
@@ -47,7 +47,7 @@ pub(crate) fn read_caps() {
 
 /// Whether the host has `c`.
 #[inline(always)]
-fn host_cap(c: Cap) -> bool {
+pub(crate) fn host_cap(c: Cap) -> bool {
     let caps = CAPS.load(Ordering::Relaxed);
     if caps & (1 << c as u32) != 0 {
         return true;
@@ -67,13 +67,17 @@ fn host_cap(c: Cap) -> bool {
 ///
 /// `vcpu` is the vCPU of the step being run and `host` is the `kvm_host_data`
 /// of the CPU it runs on (`cpu`), which it cannot leave until it returns.
-/// `features` are the vCPU's when made by [`Step::for_load`], none otherwise
-/// (only `vcpu_load`/`vcpu_put` read them).
+/// `features` are the vCPU's when made by [`Step::for_load`] or
+/// [`Step::for_run`], none otherwise (only those steps read them); `sve`,
+/// when known, is `vcpu_has_sve()`. `in_run` is set for the run path, which
+/// may not WARN.
 pub(crate) struct Step<'a> {
     vcpu: &'a Vcpu,
     host: &'a HostData,
     cpu: CpuOffset,
     features: Features,
+    sve: Option<bool>,
+    in_run: bool,
 }
 
 impl<'a> Step<'a> {
@@ -93,6 +97,8 @@ impl<'a> Step<'a> {
             host: HostData::on(cpu),
             cpu,
             features: Features::NONE,
+            sve: None,
+            in_run: false,
         }
     }
 
@@ -106,6 +112,79 @@ impl<'a> Step<'a> {
         let mut s = unsafe { Self::new(vcpu) };
         s.features = vcpu.features(host_cap(Cap::Ras));
         s
+    }
+
+    /// The context of the run path (`vcpu_run`): the features and SVE of
+    /// the vCPU as its `vcpu_load` on this CPU recorded them
+    /// ([`Step::record_loaded`]), or asked of the kernel if the load was the
+    /// C's (`parts` without `sysregs`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Step::new`].
+    #[inline(always)]
+    pub(crate) unsafe fn for_run(vcpu: &'a Vcpu) -> Self {
+        // SAFETY: the caller's contract.
+        let mut s = unsafe { Self::new(vcpu) };
+        s.in_run = true;
+        match stats::loaded(s.cpu) {
+            Some((features, sve)) => {
+                s.features = features;
+                s.sve = Some(sve);
+            }
+            None => {
+                s.features = vcpu.features(host_cap(Cap::Ras));
+                s.sve = Some(vcpu.has_sve());
+            }
+        }
+        s
+    }
+
+    /// Records, at `vcpu_load`, what [`Step::for_run`] reads until the
+    /// `vcpu_put` ([`Step::forget_loaded`]): a VM's features are final once
+    /// it has run, and the vCPU cannot leave this CPU in between.
+    pub(crate) fn record_loaded(&self) {
+        stats::set_loaded(self.cpu, Some((self.features, self.vcpu.has_sve())))
+    }
+
+    /// At `vcpu_put`: nothing is loaded on this CPU any more.
+    pub(crate) fn forget_loaded(&self) {
+        stats::set_loaded(self.cpu, None)
+    }
+
+    /// The vCPU.
+    #[inline(always)]
+    pub(crate) fn vcpu(&self) -> &'a Vcpu {
+        self.vcpu
+    }
+
+    /// This CPU's `kvm_host_data`.
+    #[inline(always)]
+    pub(crate) fn host(&self) -> &'a HostData {
+        self.host
+    }
+
+    /// This CPU.
+    #[inline(always)]
+    pub(crate) fn cpu(&self) -> CpuOffset {
+        self.cpu
+    }
+
+    /// This CPU's registers.
+    #[inline(always)]
+    pub(crate) fn regs(&self) -> Cpu {
+        // SAFETY: a step exists, so it runs at EL2 on a VHE host and owns the
+        // registers it moves until it returns (`Step` invariant).
+        unsafe { Cpu::current() }
+    }
+
+    /// `vcpu_has_sve()`, from what the step knows or asked of the kernel.
+    #[inline(always)]
+    pub(crate) fn has_sve(&self) -> bool {
+        match self.sve {
+            Some(sve) => sve,
+            None => self.vcpu.has_sve(),
+        }
     }
 
     /// Counts `stat` on this CPU.
@@ -141,12 +220,19 @@ impl FpContext for Step<'_> {
         Task::current().foreign_fpstate()
     }
 
+    #[inline(always)]
     fn vcpu_has_sve(&self) -> bool {
-        self.vcpu.has_sve()
+        self.has_sve()
     }
 
+    #[inline(always)]
     fn illegal(&mut self, _e: FpIllegal) {
-        stats::report(Stat::FpIllegal)
+        if self.in_run {
+            // No WARN in the run path's no-instrumentation window.
+            self.count(Stat::RunFpIllegal)
+        } else {
+            stats::report(Stat::FpIllegal)
+        }
     }
 }
 

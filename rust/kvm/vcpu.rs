@@ -266,6 +266,162 @@ impl Vcpu {
     }
 }
 
+/// The run path's accesses to the vCPU (`crate::kvm::run`): plain loads and
+/// stores of its fields, each `#[inline(always)]` (the run path is one
+/// function, instrumentation free).
+impl Vcpu {
+    /// `vcpu->arch.ctxt.regs`, the guest's `struct user_pt_regs`.
+    #[inline(always)]
+    fn regs(&self) -> *mut bindings::user_pt_regs {
+        // SAFETY: a field address of the live vCPU (type invariant); no
+        // reference is made.
+        unsafe { addr_of_mut!((*self.as_ptr()).arch.ctxt.regs) }
+    }
+
+    /// `*vcpu_pc(vcpu)`.
+    #[inline(always)]
+    pub(crate) fn pc(&self) -> u64 {
+        // SAFETY: the live vCPU's field (type invariant), this thread's.
+        unsafe { (*self.regs()).pc }
+    }
+
+    /// Sets `*vcpu_pc(vcpu)`.
+    #[inline(always)]
+    pub(crate) fn set_pc(&self, val: u64) {
+        // SAFETY: as for `pc`.
+        unsafe { (*self.regs()).pc = val }
+    }
+
+    /// `*vcpu_cpsr(vcpu)`: the guest's PSTATE.
+    #[inline(always)]
+    pub(crate) fn pstate(&self) -> u64 {
+        // SAFETY: as for `pc`.
+        unsafe { (*self.regs()).pstate }
+    }
+
+    /// Sets `*vcpu_cpsr(vcpu)`.
+    #[inline(always)]
+    pub(crate) fn set_pstate(&self, val: u64) {
+        // SAFETY: as for `pc`.
+        unsafe { (*self.regs()).pstate = val }
+    }
+
+    /// `vcpu_gp_regs(vcpu)->regs[n]` for `n` < 31, and the word after them
+    /// (`sp`) for 31, as C indexing past `regs[30]` reaches it; `n` > 31 is
+    /// not a register number (5-bit fields cannot hold one) and reads 0.
+    #[inline(always)]
+    pub(crate) fn pt_reg(&self, n: u64) -> u64 {
+        // SAFETY: as for `pc`; the index is checked.
+        unsafe {
+            let r = &*self.regs();
+            match r.regs.get(n as usize) {
+                Some(v) => *v,
+                None if n as usize == r.regs.len() => r.sp,
+                None => 0,
+            }
+        }
+    }
+
+    /// Writes what [`Vcpu::pt_reg`] reads (a write past `sp` is dropped).
+    #[inline(always)]
+    pub(crate) fn set_pt_reg(&self, n: u64, val: u64) {
+        // SAFETY: as for `pc`; the index is checked.
+        unsafe {
+            let r = &mut *self.regs();
+            let len = r.regs.len();
+            match r.regs.get_mut(n as usize) {
+                Some(v) => *v = val,
+                None if n as usize == len => r.sp = val,
+                None => {}
+            }
+        }
+    }
+
+    /// `vcpu->arch.hcr_el2`.
+    #[inline(always)]
+    pub(crate) fn hcr_el2(&self) -> u64 {
+        // SAFETY: the live vCPU's field (type invariant).
+        unsafe { (*self.as_ptr()).arch.hcr_el2 }
+    }
+
+    /// Sets `vcpu->arch.hcr_el2`.
+    #[inline(always)]
+    pub(crate) fn set_hcr_el2(&self, val: u64) {
+        // SAFETY: the live vCPU's field (type invariant), this thread's.
+        unsafe { (*self.as_ptr()).arch.hcr_el2 = val }
+    }
+
+    /// `vcpu->arch.vsesr_el2`.
+    #[inline(always)]
+    pub(crate) fn vsesr_el2(&self) -> u64 {
+        // SAFETY: the live vCPU's field (type invariant).
+        unsafe { (*self.as_ptr()).arch.vsesr_el2 }
+    }
+
+    /// Sets `vcpu->arch.fault.esr_el2`.
+    #[inline(always)]
+    pub(crate) fn set_fault_esr(&self, val: u64) {
+        // SAFETY: the live vCPU's field (type invariant), this thread's.
+        unsafe { (*self.as_ptr()).arch.fault.esr_el2 = val }
+    }
+
+    /// `vcpu->arch.fault.esr_el2`.
+    #[inline(always)]
+    pub(crate) fn fault_esr(&self) -> u64 {
+        // SAFETY: the live vCPU's field (type invariant).
+        unsafe { (*self.as_ptr()).arch.fault.esr_el2 }
+    }
+
+    /// `vcpu->guest_debug`.
+    #[inline(always)]
+    pub(crate) fn guest_debug(&self) -> usize {
+        // SAFETY: the live vCPU's field (type invariant).
+        unsafe { (*self.as_ptr()).guest_debug }
+    }
+
+    /// `vcpu_sve_max_vq(vcpu)`: `sve_vq_from_vl(vcpu->arch.sve_max_vl)`.
+    #[inline(always)]
+    pub(crate) fn sve_max_vq(&self) -> u64 {
+        // SAFETY: the live vCPU's field (type invariant).
+        let vl = unsafe { (*self.as_ptr()).arch.sve_max_vl };
+        u64::from(vl) / u64::from(bindings::__SVE_VQ_BYTES)
+    }
+
+    /// `&vcpu->arch.ctxt.fp_regs`.
+    #[inline(always)]
+    pub(crate) fn fp_regs(&self) -> *mut bindings::user_fpsimd_state {
+        // SAFETY: a field address of the live vCPU; no reference is made.
+        unsafe { addr_of_mut!((*self.as_ptr()).arch.ctxt.fp_regs) }
+    }
+
+    /// `&vcpu->arch.ctxt.fp_regs.fpsr`.
+    #[inline(always)]
+    pub(crate) fn fpsr_ptr(&self) -> *mut u32 {
+        // SAFETY: as for `fp_regs`.
+        unsafe { addr_of_mut!((*self.as_ptr()).arch.ctxt.fp_regs.fpsr) }
+    }
+
+    /// The offsets of `vcpu_ptimer(vcpu)`: `*offset.vm_offset` and
+    /// `*offset.vcpu_offset`, each 0 where the pointer is NULL.
+    #[inline(always)]
+    pub(crate) fn ptimer_offsets(&self) -> (u64, u64) {
+        // SAFETY: the live vCPU's timer context (type invariant); the offset
+        // pointers are NULL or point into its VM, which outlives the vCPU.
+        unsafe {
+            let timers = &(*self.as_ptr()).arch.timer_cpu.timers;
+            let Some(t) = timers.get(bindings::kvm_arch_timers_TIMER_PTIMER as usize) else {
+                return (0, 0);
+            };
+            let vm = t.offset.vm_offset;
+            let vcpu = t.offset.vcpu_offset;
+            (
+                if vm.is_null() { 0 } else { *vm },
+                if vcpu.is_null() { 0 } else { *vcpu },
+            )
+        }
+    }
+}
+
 /// The deferred-register feature a bit of `vhe_rs_vcpu_features()` stands for.
 const fn feature(f: VcpuFeature) -> Feature {
     match f {

@@ -14,6 +14,7 @@ pub mod entry_traps;
 pub mod exits;
 pub mod fixup;
 pub mod fp;
+pub mod handlers;
 pub mod loadput;
 pub mod pstate;
 pub mod run;

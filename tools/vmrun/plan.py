@@ -199,7 +199,7 @@ class PlanWriter:
 
     def unload_module(self):
         """Its statistics, then rmmod, which must log its line."""
-        return (self.sh("stats", 10, "cat /sys/kernel/debug/vhe_rs/stats")
+        return (self.sh("stats", 10, "cat /sys/kernel/debug/vhe_rs/stats /sys/kernel/debug/vhe_rs/exits")
                 .sh("rmmod", 60, "rmmod vhe_rs")
                 .require_log("module-unloaded", "vhe_rs: unloaded"))
 

@@ -18,7 +18,12 @@
 #include <asm/kvm_host.h>
 #include <asm/kvm_mmu.h>
 #include <asm/kvm_vhe_backend.h>
+#include <kvm/arm_arch_timer.h>
 #include <kvm/arm_pmu.h>
+#include <kvm/arm_vgic.h>
+#include <linux/kprobes.h>
+#include <asm/kvm_hyp.h>
+#include <asm/vectors.h>
 
 #include "glue.h"
 
@@ -40,7 +45,22 @@ static struct {
 	typeof(&kvm_host_data) host_data;
 	typeof(&kvm_arm_pmu_available) pmu_available;
 	typeof(&kvm_arm_vmid_bits) vmid_bits;
+	typeof(&vgic_v2_cpuif_trap) vgic_v2_cpuif_trap;
+	typeof(&vgic_v3_cpuif_trap) vgic_v3_cpuif_trap;
+	typeof(&kvm_hyp_vector) hyp_vector;
+	typeof(&this_cpu_vector) this_cpu_vector;
 } hook;
+
+static struct vhe_rs_run_hooks run_hooks;
+
+/* Each run hook has the type of the kernel's declaration of its symbol. */
+#define RUN_HOOK_LOOKUP(field, sym)					\
+	do {								\
+		static_assert(__same_type(run_hooks.field, &sym));	\
+		run_hooks.field = (typeof(run_hooks.field))__symbol_get(#sym); \
+		if (!run_hooks.field)					\
+			return #sym;					\
+	} while (0)
 
 #define HOOK_LOOKUP(field, sym)						\
 	do {								\
@@ -58,8 +78,41 @@ const char *vhe_rs_hook_lookup(void)
 	HOOK_LOOKUP(host_data, kvm_host_data);
 	HOOK_LOOKUP(pmu_available, kvm_arm_pmu_available);
 	HOOK_LOOKUP(vmid_bits, kvm_arm_vmid_bits);
+	HOOK_LOOKUP(vgic_v2_cpuif_trap, vgic_v2_cpuif_trap);
+	HOOK_LOOKUP(vgic_v3_cpuif_trap, vgic_v3_cpuif_trap);
+	HOOK_LOOKUP(hyp_vector, kvm_hyp_vector);
+	HOOK_LOOKUP(this_cpu_vector, this_cpu_vector);
+	RUN_HOOK_LOOKUP(guest_enter, __guest_enter);
+	RUN_HOOK_LOOKUP(adjust_pc, __kvm_adjust_pc);
+	RUN_HOOK_LOOKUP(debug_switch_to_guest, __debug_switch_to_guest);
+	RUN_HOOK_LOOKUP(debug_switch_to_host, __debug_switch_to_host);
+	RUN_HOOK_LOOKUP(fpsimd_restore_state, __fpsimd_restore_state);
+	RUN_HOOK_LOOKUP(sve_restore_state, __sve_restore_state);
+	RUN_HOOK_LOOKUP(vgic_v2_perform_cpuif_access, __vgic_v2_perform_cpuif_access);
+	RUN_HOOK_LOOKUP(vgic_v3_perform_cpuif_access, __vgic_v3_perform_cpuif_access);
+	RUN_HOOK_LOOKUP(populate_fault_info, kvm_vhe_populate_fault_info);
+	RUN_HOOK_LOOKUP(skip_instr32, kvm_skip_instr32);
+	run_hooks.percpu_hyp_vector = (unsigned long)hook.hyp_vector;
+	run_hooks.percpu_this_cpu_vector = (unsigned long)hook.this_cpu_vector;
+	run_hooks.vectors = (unsigned long)__symbol_get("vectors");
+	if (!run_hooks.vectors)
+		return "vectors";
 	return NULL;
 }
+
+const struct vhe_rs_run_hooks *vhe_rs_run_hooks(void)
+{
+	return &run_hooks;
+}
+
+/*
+ * The Rust run path (rust/kvm/entry.rs): one function, everything it does
+ * inlined but the calls into the kernel and vhe_rs_vcpu_run_info(). Like the
+ * C's run path, no kprobe may be placed on it.
+ */
+int vhe_rs_vcpu_run(struct kvm_vcpu *vcpu);
+NOKPROBE_SYMBOL(vhe_rs_vcpu_run);
+NOKPROBE_SYMBOL(vhe_rs_vcpu_run_info);
 
 /* ---- parameters ---- */
 
@@ -67,9 +120,9 @@ static bool enable = true;
 module_param(enable, bool, 0644);
 MODULE_PARM_DESC(enable, "new VMs use the Rust backend (default: yes); VMs keep what they started with");
 
-static char *parts = "fp,sysregs";
+static char *parts = "fp,sysregs,run";
 module_param(parts, charp, 0444);
-MODULE_PARM_DESC(parts, "comma-separated parts Rust takes: fp, sysregs (default: every implemented one)");
+MODULE_PARM_DESC(parts, "comma-separated parts Rust takes: fp, sysregs, run (default: every implemented one)");
 
 bool vhe_rs_enabled(void)
 {
@@ -97,6 +150,13 @@ static const char * const stat_names[VHE_RS_NR_STATS] = {
 	[VHE_RS_STAT_PUT_FP_SAVE]	= "put_fp_save_guest",
 	[VHE_RS_STAT_VCPU_LOAD]		= "vcpu_load",
 	[VHE_RS_STAT_VCPU_PUT]		= "vcpu_put",
+	[VHE_RS_STAT_VCPU_RUN]		= "vcpu_run",
+	[VHE_RS_STAT_GUEST_ENTER]	= "guest_enter",
+	[VHE_RS_STAT_FP_TRAP_SHALLOW]	= "fp_trap_shallow",
+	[VHE_RS_STAT_EXIT_IRQ]		= "exit_irq",
+	[VHE_RS_STAT_EXIT_SERROR]	= "exit_serror",
+	[VHE_RS_STAT_EXIT_IL]		= "exit_il",
+	[VHE_RS_STAT_RUN_FP_ILLEGAL]	= "bug_run_fp_illegal_transition",
 	[VHE_RS_STAT_FP_ILLEGAL]	= "bug_fp_illegal_transition",
 	[VHE_RS_STAT_BAD_SLOT]		= "bug_context_slot_out_of_bounds",
 	[VHE_RS_STAT_CTXSYNC_IRQS_ON]	= "bug_ctxsync_fp_irqs_on",
@@ -107,6 +167,9 @@ struct vhe_rs_stats {
 };
 
 static DEFINE_PER_CPU(struct vhe_rs_stats, vhe_rs_stats);
+static DEFINE_PER_CPU(struct vhe_rs_cpu, vhe_rs_cpu);
+
+static_assert(VHE_RS_NR_EC == ESR_ELx_EC_MAX + 1);
 
 void vhe_rs_stat_inc(enum vhe_rs_stat stat)
 {
@@ -147,6 +210,27 @@ static int stats_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(stats);
 
+/* Exits of Rust-run vCPUs by exception class: dealt with at EL2, returned to the host. */
+static int exits_show(struct seq_file *m, void *v)
+{
+	unsigned int ec;
+	int cpu;
+
+	seq_puts(m, "ec el2 host\n");
+	for (ec = 0; ec < VHE_RS_NR_EC; ec++) {
+		unsigned long el2 = 0, host = 0;
+
+		for_each_possible_cpu(cpu) {
+			el2 += READ_ONCE(per_cpu(vhe_rs_cpu, cpu).exits_el2[ec]);
+			host += READ_ONCE(per_cpu(vhe_rs_cpu, cpu).exits_host[ec]);
+		}
+		if (el2 || host)
+			seq_printf(m, "0x%02x %lu %lu\n", ec, el2, host);
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(exits);
+
 static int backend_show(struct seq_file *m, void *v)
 {
 	seq_printf(m, "%s\n", READ_ONCE(enable) ? "Rust (vhe_rs)" : "C (vhe_rs disabled)");
@@ -167,6 +251,7 @@ int vhe_rs_backend_register(const struct kvm_vhe_backend_ops *ops)
 	vhe_rs_debugfs = debugfs_create_dir("vhe_rs", NULL);
 	debugfs_create_file("stats", 0444, vhe_rs_debugfs, NULL, &stats_fops);
 	debugfs_create_file("backend", 0444, vhe_rs_debugfs, NULL, &backend_fops);
+	debugfs_create_file("exits", 0444, vhe_rs_debugfs, NULL, &exits_fops);
 	return 0;
 }
 
@@ -191,6 +276,11 @@ unsigned long vhe_rs_percpu_host_data(void)
 unsigned long vhe_rs_percpu_stats(void)
 {
 	return (unsigned long)&vhe_rs_stats;
+}
+
+unsigned long vhe_rs_percpu_cpu(void)
+{
+	return (unsigned long)&vhe_rs_cpu;
 }
 
 bool vhe_rs_system_supports_fpsimd(void)
@@ -302,6 +392,25 @@ bool vhe_rs_cap(enum vhe_rs_cap cap)
 	case VHE_RS_CAP_PMU_V3:
 		/* kvm_arm_support_pmu_v3(), through the looked-up key */
 		return static_key_enabled(hook.pmu_available);
+	case VHE_RS_CAP_CAVIUM_TX2_219_TVM:
+		return cpus_have_final_cap(ARM64_WORKAROUND_CAVIUM_TX2_219_TVM);
+	case VHE_RS_CAP_CNTPOFF:
+		return has_cntpoff();
+	case VHE_RS_CAP_UNMAP_KERNEL_AT_EL0:
+		return arm64_kernel_unmapped_at_el0();
+	case VHE_RS_CAP_FPSIMD:
+		return system_supports_fpsimd();
+	case VHE_RS_CAP_SME:
+		return system_supports_sme();
+	case VHE_RS_CAP_2077057:
+		return cpus_have_final_cap(ARM64_WORKAROUND_2077057);
+	case VHE_RS_CAP_ECV:
+		return cpus_have_final_cap(ARM64_HAS_ECV);
+	/* Enabled at vgic probe, when KVM initialises, before the module loads. */
+	case VHE_RS_CAP_VGIC_V2_CPUIF_TRAP:
+		return static_key_enabled(hook.vgic_v2_cpuif_trap);
+	case VHE_RS_CAP_VGIC_V3_CPUIF_TRAP:
+		return static_key_enabled(hook.vgic_v3_cpuif_trap);
 	case VHE_RS_NR_CAPS:
 		break;
 	}
@@ -338,4 +447,20 @@ void vhe_rs_vcpu_stage2(struct kvm_vcpu *vcpu, struct vhe_rs_stage2 *s2)
 	vmid_field &= VTTBR_VMID_MASK(*hook.vmid_bits);
 	s2->vtcr = mmu->vtcr;
 	s2->vttbr = kvm_phys_to_vttbr(mmu->pgd_phys) | vmid_field | cnp;
+}
+
+/* ---- the run path: what rust/kvm/run.rs asks of a vCPU ---- */
+
+/*
+ * vcpu_sve_pffr() and kvm_has_fpmr(), for the lazy FP switch at EL2. Called
+ * from the run path, like everything the run path reaches: nothing here may
+ * be instrumented, print or fault (tools/noinstr-check reads the
+ * disassembly).
+ */
+void vhe_rs_vcpu_run_info(struct kvm_vcpu *vcpu, struct vhe_rs_vcpu_run_info *info)
+{
+	/* vcpu_sve_pffr() without its kern_hyp_va(), the identity on VHE */
+	info->sve_pffr = vcpu_has_sve(vcpu) ?
+		(char *)vcpu->arch.sve_state + sve_ffr_offset(vcpu->arch.sve_max_vl) : NULL;
+	info->has_fpmr = kvm_has_fpmr(vcpu->kvm);
 }

@@ -24,6 +24,7 @@
 
 struct kvm;
 struct kvm_vcpu;
+struct user_fpsimd_state;
 
 /* host.c */
 const char *vhe_rs_host_unsupported(void);
@@ -39,6 +40,15 @@ enum vhe_rs_cap {
 	VHE_RS_CAP_SPECULATIVE_AT,
 	VHE_RS_CAP_1508412,
 	VHE_RS_CAP_PMU_V3,
+	VHE_RS_CAP_CAVIUM_TX2_219_TVM,
+	VHE_RS_CAP_CNTPOFF,
+	VHE_RS_CAP_UNMAP_KERNEL_AT_EL0,
+	VHE_RS_CAP_FPSIMD,
+	VHE_RS_CAP_SME,
+	VHE_RS_CAP_2077057,
+	VHE_RS_CAP_ECV,
+	VHE_RS_CAP_VGIC_V2_CPUIF_TRAP,
+	VHE_RS_CAP_VGIC_V3_CPUIF_TRAP,
 	VHE_RS_NR_CAPS
 };
 
@@ -67,6 +77,14 @@ enum vhe_rs_stat {
 	VHE_RS_STAT_PUT_FP_SAVE,
 	VHE_RS_STAT_VCPU_LOAD,
 	VHE_RS_STAT_VCPU_PUT,
+	VHE_RS_STAT_VCPU_RUN,
+	VHE_RS_STAT_GUEST_ENTER,
+	VHE_RS_STAT_FP_TRAP_SHALLOW,
+	VHE_RS_STAT_EXIT_IRQ,
+	VHE_RS_STAT_EXIT_SERROR,
+	VHE_RS_STAT_EXIT_IL,
+	/* Found in the run path, which cannot WARN: counted only (see debugfs). */
+	VHE_RS_STAT_RUN_FP_ILLEGAL,
 	/* Reported with a WARN (once each) too: a bug in KVM or in the backend. */
 	VHE_RS_STAT_FP_ILLEGAL,
 	VHE_RS_STAT_BAD_SLOT,
@@ -104,5 +122,59 @@ struct vhe_rs_stage2 {
 };
 
 void vhe_rs_vcpu_stage2(struct kvm_vcpu *vcpu, struct vhe_rs_stage2 *s2);
+
+/* ---- the run path (rust/kvm/run.rs) ---- */
+
+/* ESR_ELx.EC values: ESR_ELx_EC_MAX + 1 (checked in backend.c). */
+#define VHE_RS_NR_EC 64
+
+/*
+ * One CPU's run-path state, a per-CPU variable of backend.c: the features of
+ * the vCPU loaded on this CPU (set at vcpu_load: what the per-entry register
+ * moves need), and the exits by exception class, dealt with at EL2 or
+ * returned to the host (debugfs vhe_rs/exits).
+ */
+struct vhe_rs_cpu {
+	unsigned long loaded_features;
+	unsigned long exits_el2[VHE_RS_NR_EC];
+	unsigned long exits_host[VHE_RS_NR_EC];
+};
+
+unsigned long vhe_rs_percpu_cpu(void);
+
+/*
+ * What the run path calls in the kernel, each the exported symbol of the
+ * same name (looked up at init, as the hook's: backend.c checks each type
+ * against the kernel's declaration), and the addresses it writes to VBAR.
+ */
+struct vhe_rs_run_hooks {
+	u64 (*guest_enter)(struct kvm_vcpu *vcpu);
+	void (*adjust_pc)(struct kvm_vcpu *vcpu);
+	void (*debug_switch_to_guest)(struct kvm_vcpu *vcpu);
+	void (*debug_switch_to_host)(struct kvm_vcpu *vcpu);
+	void (*fpsimd_restore_state)(struct user_fpsimd_state *fp_regs);
+	void (*sve_restore_state)(void *sve_pffr, unsigned int *fpsr, int restore_ffr);
+	int (*vgic_v2_perform_cpuif_access)(struct kvm_vcpu *vcpu);
+	int (*vgic_v3_perform_cpuif_access)(struct kvm_vcpu *vcpu);
+	bool (*populate_fault_info)(struct kvm_vcpu *vcpu);
+	void (*skip_instr32)(struct kvm_vcpu *vcpu);
+	/* per-CPU addresses of kvm_hyp_vector and this_cpu_vector */
+	unsigned long percpu_hyp_vector;
+	unsigned long percpu_this_cpu_vector;
+	/* the address of vectors */
+	unsigned long vectors;
+};
+
+const struct vhe_rs_run_hooks *vhe_rs_run_hooks(void);
+
+/* What the lazy FP switch asks of a vCPU (rust/kvm/run.rs). */
+struct vhe_rs_vcpu_run_info {
+	/* vcpu_sve_pffr(vcpu), or NULL without SVE */
+	void *sve_pffr;
+	/* kvm_has_fpmr(vcpu->kvm) */
+	bool has_fpmr;
+};
+
+void vhe_rs_vcpu_run_info(struct kvm_vcpu *vcpu, struct vhe_rs_vcpu_run_info *info);
 
 #endif

@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The run path over the kernel: [`vcpu_run`], the `vcpu_run` step that
+//! replaces `__kvm_vcpu_run_vhe()`, and [`Step`]'s implementation of every
+//! context trait `crate::world::run::run` and the exit handlers need.
+//!
+//! Hostile ground: `__kvm_vcpu_run()` calls the step in the no-instrumentation
+//! window of `kvm_arm_vcpu_enter_exit()` (`guest_state_enter_irqoff()` to
+//! `guest_state_exit_irqoff()`), every exception masked (DAIF), RCU not
+//! watching; from the first `__guest_enter()` on, this CPU's hyp vectors are
+//! in VBAR_EL2. Nothing reachable from here may print, allocate, lock, trace,
+//! be instrumented or panic: `tools/noinstr-check` reads the module's
+//! disassembly from [`vcpu_run`]'s adapter and fails the build's checks if it
+//! finds any of that. A bug found here is counted, never WARNed
+//! ([`Stat::RunFpIllegal`]).
+//!
+//! What stays C is called through the symbols `backend.c` looked up
+//! ([`RUN_HOOKS`]): `__guest_enter()` (asm), `__kvm_adjust_pc()`, the debug
+//! switch (until the debug part), the FP/SVE loads (`hyp/fpsimd.S`), the GIC
+//! CPU interface emulation, `kvm_vhe_populate_fault_info()`,
+//! `kvm_skip_instr32()`.
+
+use super::glue::{self, Cap, Stat};
+use super::percpu::{CpuOffset, PerCpu};
+use super::stats;
+use super::step::{host_cap, Step};
+use super::vcpu::Vcpu;
+use crate::arch::{
+    Cpu, Esr, RegAccess, Value, CPACR_EL1, CNTP_CVAL_EL02, ELR_EL2, FPEXC32_EL2, FPMR, HCR_EL2,
+    SPSR_EL2, VBAR_EL1, VSESR_EL2, ZCR_EL12,
+};
+use crate::world::entry_traps::{EntryTrapCaps, EntryTrapContext, PhysTimer, TimerMap};
+use crate::world::exits::ExitHandler;
+use crate::world::fixup::{ExitCode, FixupCaps, FixupContext};
+use crate::world::fp::{FpHypContext, FpOwner};
+use crate::world::handlers::{self, CpuifAccess, HandlerCaps, HandlerContext};
+use crate::world::run::{self, RunContext};
+use crate::world::sysreg_sr::El2ReturnContext;
+use core::ffi::c_int;
+use core::ptr::null_mut;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::bindings;
+
+/// What the run path calls in the kernel (`struct vhe_rs_run_hooks` of
+/// `backend.c`).
+///
+/// # Invariants
+///
+/// Set by [`set_run_hooks`] before the ops table is registered, to `backend.c`'s
+/// static table, filled by the hook lookup at init and read-only from then:
+/// never NULL while a `vcpu_run` step can run.
+static RUN_HOOKS: AtomicPtr<glue::vhe_rs_run_hooks> = AtomicPtr::new(null_mut());
+
+/// `kvm_hyp_vector`: this CPU's hyp vectors (per CPU, the kernel's).
+static HYP_VECTOR: PerCpu<u64> = PerCpu::new();
+
+/// `this_cpu_vector`: this CPU's host vectors (per CPU, the kernel's).
+static THIS_CPU_VECTOR: PerCpu<u64> = PerCpu::new();
+
+/// Takes the run hooks `backend.c` looked up. Called at registration, before
+/// KVM can call any step.
+pub(crate) fn set_run_hooks() {
+    // SAFETY: returns the address of a static of the glue, filled by
+    // `vhe_rs_hook_lookup()` (which init ran first).
+    let h = unsafe { glue::vhe_rs_run_hooks() };
+    // SAFETY: the table is the glue's static, filled at init; the per-CPU
+    // addresses are the kernel's `kvm_hyp_vector` and `this_cpu_vector`
+    // (`unsigned long` and `const char *`, both 64 bits), which outlive the
+    // module; no step runs yet.
+    unsafe {
+        HYP_VECTOR.set((*h).percpu_hyp_vector as usize);
+        THIS_CPU_VECTOR.set((*h).percpu_this_cpu_vector as usize);
+    }
+    // INVARIANT: the glue's static table, before registration.
+    RUN_HOOKS.store(h.cast_mut(), Ordering::Release);
+}
+
+/// The run hooks.
+#[inline(always)]
+fn hooks() -> &'static glue::vhe_rs_run_hooks {
+    // SAFETY: not NULL while a step runs, and the table it points to lives as
+    // long as the module and is not written any more (`RUN_HOOKS` invariant).
+    unsafe { &*RUN_HOOKS.load(Ordering::Relaxed) }
+}
+
+/// This CPU's instance of a per-CPU vector address.
+#[inline(always)]
+fn percpu_read(var: &PerCpu<u64>, cpu: CpuOffset) -> u64 {
+    // SAFETY: the kernel's per-CPU variable, set up for every possible CPU
+    // and outliving the module (`PerCpu` invariant); `cpu` is this CPU's, the
+    // value written once at boot (hyp vectors) or at CPU bring-up.
+    unsafe { var.on(cpu).read() }
+}
+
+impl El2ReturnContext for Step<'_> {
+    #[inline(always)]
+    fn pc(&self) -> Value<ELR_EL2::Reg> {
+        Value::from_raw(self.vcpu().pc())
+    }
+
+    #[inline(always)]
+    fn set_pc(&mut self, val: Value<ELR_EL2::Reg>) {
+        self.vcpu().set_pc(val.raw())
+    }
+
+    #[inline(always)]
+    fn pstate(&self) -> Value<SPSR_EL2::Reg> {
+        Value::from_raw(self.vcpu().pstate())
+    }
+
+    #[inline(always)]
+    fn set_pstate(&mut self, val: Value<SPSR_EL2::Reg>) {
+        self.vcpu().set_pstate(val.raw())
+    }
+}
+
+impl FpHypContext for Step<'_> {
+    #[inline(always)]
+    fn enable_guest_fp(&mut self, sve: bool) {
+        // cpacr_clear_set(0, CPACR_ELx_FPEN | CPACR_ELx_ZEN (with SVE)); isb().
+        let mut regs = self.regs();
+        let v = regs.read::<CPACR_EL1::Reg>().with(CPACR_EL1::FPEN::SET);
+        let v = if sve { v.with(CPACR_EL1::ZEN::SET) } else { v };
+        regs.write(v);
+        regs.isb();
+    }
+
+    #[inline(always)]
+    fn load_guest_regs(&mut self, sve: bool) {
+        let h = hooks();
+        let mut info = glue::vhe_rs_vcpu_run_info {
+            sve_pffr: null_mut(),
+            has_fpmr: false,
+        };
+        // SAFETY: the vCPU is live (`Vcpu` invariant); `info` is a local.
+        unsafe { glue::vhe_rs_vcpu_run_info(self.vcpu().as_ptr(), &mut info) };
+        let vcpu = self.vcpu();
+        if sve && !info.sve_pffr.is_null() {
+            if let Some(f) = h.sve_restore_state {
+                // SAFETY: `__sve_restore_state()` loads Z, P and FFR from the
+                // vCPU's SVE state at the VL ZCR_EL2 holds (the vCPU's maximum,
+                // set by the caller), and FPSR/FPCR from the words at `fpsr`:
+                // the vCPU's own buffers, live for the run.
+                unsafe { f(info.sve_pffr, vcpu.fpsr_ptr(), 1) };
+            }
+        } else if let Some(f) = h.fpsimd_restore_state {
+            // SAFETY: `__fpsimd_restore_state()` loads V0-V31, FPSR and FPCR
+            // from the vCPU's `fp_regs`, live for the run.
+            unsafe { f(vcpu.fp_regs()) };
+        }
+        if info.has_fpmr {
+            let fpmr = vcpu
+                .ctxt()
+                .read_sys_reg(bindings::vcpu_sysreg_FPMR as usize);
+            self.regs().write_raw::<FPMR::Reg>(fpmr);
+        }
+    }
+
+    #[inline(always)]
+    fn vcpu_sve_max_vq(&self) -> u64 {
+        self.vcpu().sve_max_vq()
+    }
+
+    #[inline(always)]
+    fn vcpu_zcr_el1(&self) -> Value<ZCR_EL12::Reg> {
+        Value::from_raw(
+            self.vcpu()
+                .ctxt()
+                .read_sys_reg(bindings::vcpu_sysreg_ZCR_EL1 as usize),
+        )
+    }
+
+    #[inline(always)]
+    fn set_vcpu_zcr_el1(&mut self, val: Value<ZCR_EL12::Reg>) {
+        self.vcpu()
+            .ctxt()
+            .write_sys_reg(bindings::vcpu_sysreg_ZCR_EL1 as usize, val.raw())
+    }
+}
+
+impl EntryTrapContext for Step<'_> {
+    #[inline(always)]
+    fn entry_trap_caps(&self) -> EntryTrapCaps {
+        EntryTrapCaps {
+            cavium_tx2_219_tvm: host_cap(Cap::CaviumTx2_219Tvm),
+            ras: host_cap(Cap::Ras),
+            cntpoff: host_cap(Cap::Cntpoff),
+            speculative_at: host_cap(Cap::SpeculativeAt),
+            kernel_unmapped_at_el0: host_cap(Cap::UnmapKernelAtEl0),
+            fpsimd: host_cap(Cap::Fpsimd),
+            sme: host_cap(Cap::Sme),
+        }
+    }
+
+    #[inline(always)]
+    fn vcpu_hcr_el2(&self) -> Value<HCR_EL2::Reg> {
+        Value::from_raw(self.vcpu().hcr_el2())
+    }
+
+    #[inline(always)]
+    fn set_vcpu_hcr_el2(&mut self, val: Value<HCR_EL2::Reg>) {
+        self.vcpu().set_hcr_el2(val.raw())
+    }
+
+    #[inline(always)]
+    fn vcpu_vsesr_el2(&self) -> Value<VSESR_EL2::Reg> {
+        Value::from_raw(self.vcpu().vsesr_el2())
+    }
+
+    #[inline(always)]
+    fn fp_owner(&self) -> FpOwner {
+        self.host().fp_owner()
+    }
+
+    #[inline(always)]
+    fn guest_has_sve(&self) -> bool {
+        self.has_sve()
+    }
+
+    /// Nested VMs never reach the backend: `get_timer_map()`'s non-nested
+    /// VHE branch.
+    #[inline(always)]
+    fn timer_map(&self) -> TimerMap {
+        TimerMap::NON_NESTED_VHE
+    }
+
+    #[inline(always)]
+    fn ptimer_cval(&self, timer: PhysTimer) -> Value<CNTP_CVAL_EL02::Reg> {
+        Value::from_raw(self.vcpu().ctxt().read_sys_reg(cval_slot(timer)))
+    }
+
+    #[inline(always)]
+    fn set_ptimer_cval(&mut self, timer: PhysTimer, val: Value<CNTP_CVAL_EL02::Reg>) {
+        self.vcpu()
+            .ctxt()
+            .write_sys_reg(cval_slot(timer), val.raw())
+    }
+
+    #[inline(always)]
+    fn hyp_vector(&self) -> Value<VBAR_EL1::Reg> {
+        Value::from_raw(percpu_read(&HYP_VECTOR, self.cpu()))
+    }
+
+    #[inline(always)]
+    fn kernel_vectors(&self) -> Value<VBAR_EL1::Reg> {
+        Value::from_raw(hooks().vectors as u64)
+    }
+
+    #[inline(always)]
+    fn this_cpu_vector(&self) -> Value<VBAR_EL1::Reg> {
+        Value::from_raw(percpu_read(&THIS_CPU_VECTOR, self.cpu()))
+    }
+}
+
+/// The `sys_regs[]` slot of `timer`'s compare value.
+#[inline(always)]
+const fn cval_slot(timer: PhysTimer) -> usize {
+    (match timer {
+        PhysTimer::Ptimer => bindings::vcpu_sysreg_CNTP_CVAL_EL0,
+        PhysTimer::Hptimer => bindings::vcpu_sysreg_CNTHP_CVAL_EL2,
+    }) as usize
+}
+
+impl FixupContext for Step<'_> {
+    #[inline(always)]
+    fn fixup_caps(&self) -> FixupCaps {
+        FixupCaps {
+            workaround_2077057: host_cap(Cap::Erratum2077057),
+            workaround_1508412: host_cap(Cap::Erratum1508412),
+        }
+    }
+
+    #[inline(always)]
+    fn singlestep(&self) -> bool {
+        self.vcpu().guest_debug() & bindings::KVM_GUESTDBG_SINGLESTEP as usize != 0
+    }
+
+    #[inline(always)]
+    fn set_fault_esr(&mut self, esr: Esr) {
+        self.vcpu().set_fault_esr(esr.value().raw())
+    }
+
+    #[inline(always)]
+    fn handle_exit<A: RegAccess>(
+        &mut self,
+        regs: &mut A,
+        handler: ExitHandler,
+        esr: Esr,
+        exit_code: &mut ExitCode,
+    ) -> bool {
+        let handled = handlers::handle(self, regs, handler, esr, exit_code);
+        if handled {
+            stats::count_exit(self.cpu(), esr.ec_raw(), true);
+            if handler == ExitHandler::Fpsimd {
+                self.count(Stat::FpTrapShallow);
+            }
+        }
+        handled
+    }
+}
+
+impl HandlerContext for Step<'_> {
+    #[inline(always)]
+    fn handler_caps(&self) -> HandlerCaps {
+        HandlerCaps {
+            fpsimd: host_cap(Cap::Fpsimd),
+            ecv: host_cap(Cap::Ecv),
+            vgic_v2_cpuif_trap: host_cap(Cap::VgicV2CpuifTrap),
+            vgic_v3_cpuif_trap: host_cap(Cap::VgicV3CpuifTrap),
+            cavium_tx2_219_tvm: host_cap(Cap::CaviumTx2_219Tvm),
+            ampere_ac03_cpu_38: host_cap(Cap::AmpereAc03Cpu38),
+        }
+    }
+
+    #[inline(always)]
+    fn gpr(&self, n: u64) -> u64 {
+        // vcpu_get_reg(): register 31 is XZR.
+        if n >= 31 {
+            0
+        } else {
+            self.vcpu().pt_reg(n)
+        }
+    }
+
+    #[inline(always)]
+    fn set_gpr(&mut self, n: u64, val: u64) {
+        // vcpu_set_reg(): a write to XZR is dropped.
+        if n < 31 {
+            self.vcpu().set_pt_reg(n, val)
+        }
+    }
+
+    #[inline(always)]
+    fn pt_reg(&self, n: u64) -> u64 {
+        self.vcpu().pt_reg(n)
+    }
+
+    #[inline(always)]
+    fn set_pt_reg(&mut self, n: u64, val: u64) {
+        self.vcpu().set_pt_reg(n, val)
+    }
+
+    #[inline(always)]
+    fn vcpu_fpexc32(&self) -> Value<FPEXC32_EL2::Reg> {
+        Value::from_raw(
+            self.vcpu()
+                .ctxt()
+                .read_sys_reg(bindings::vcpu_sysreg_FPEXC32_EL2 as usize),
+        )
+    }
+
+    #[inline(always)]
+    fn ptimer_offsets(&self) -> (u64, u64) {
+        self.vcpu().ptimer_offsets()
+    }
+
+    #[inline(always)]
+    fn vgic_v3_cpuif_access(&mut self) -> CpuifAccess {
+        match hooks().vgic_v3_perform_cpuif_access {
+            // SAFETY: the kernel's hyp-side GICv3 CPU interface emulation, on
+            // the live vCPU this run is for, from the exit handlers as the C
+            // calls it.
+            Some(f) => CpuifAccess::from_c(unsafe { f(self.vcpu().as_ptr()) }),
+            None => CpuifAccess::NotHandled,
+        }
+    }
+
+    #[inline(always)]
+    fn vgic_v2_cpuif_access(&mut self) -> CpuifAccess {
+        match hooks().vgic_v2_perform_cpuif_access {
+            // SAFETY: as for the GICv3 one.
+            Some(f) => CpuifAccess::from_c(unsafe { f(self.vcpu().as_ptr()) }),
+            None => CpuifAccess::NotHandled,
+        }
+    }
+
+    #[inline(always)]
+    fn populate_fault_info(&mut self) -> bool {
+        match hooks().populate_fault_info {
+            // SAFETY: `__populate_fault_info()` through the series' wrapper:
+            // reads FAR_EL2/HPFAR_EL2 (an `AT` whose fault the kernel's
+            // exception table fixes up) into the live vCPU's `fault`.
+            Some(f) => unsafe { f(self.vcpu().as_ptr()) },
+            None => true,
+        }
+    }
+
+    #[inline(always)]
+    fn skip_instr32(&mut self) {
+        if let Some(f) = hooks().skip_instr32 {
+            // SAFETY: `kvm_skip_instr32()` steps the live vCPU's saved PC and
+            // PSTATE over an AArch32 instruction (IT state included).
+            unsafe { f(self.vcpu().as_ptr()) }
+        }
+    }
+}
+
+impl RunContext for Step<'_> {
+    #[inline(always)]
+    fn adjust_pc(&mut self) {
+        if let Some(f) = hooks().adjust_pc {
+            // SAFETY: `__kvm_adjust_pc()` on the live vCPU being run, before
+            // its PC and PSTATE go to ELR_EL2 and SPSR_EL2, as the C calls it.
+            unsafe { f(self.vcpu().as_ptr()) }
+        }
+    }
+
+    #[inline(always)]
+    fn debug_switch_to_guest(&mut self) {
+        if let Some(f) = hooks().debug_switch_to_guest {
+            // SAFETY: the hyp-side debug switch of `hyp/vhe/debug-sr.c` on the
+            // live vCPU, with the guest's traps active, as the C calls it.
+            unsafe { f(self.vcpu().as_ptr()) }
+        }
+    }
+
+    #[inline(always)]
+    fn debug_switch_to_host(&mut self) {
+        if let Some(f) = hooks().debug_switch_to_host {
+            // SAFETY: as for `debug_switch_to_guest`, after the guest's state
+            // was saved and the host's restored.
+            unsafe { f(self.vcpu().as_ptr()) }
+        }
+    }
+
+    #[inline(always)]
+    fn guest_enter(&mut self) -> u64 {
+        self.count(Stat::GuestEnter);
+        match hooks().guest_enter {
+            // SAFETY: `__guest_enter()` (hyp/entry.S): the guest's state is on
+            // the CPU (the run script's steps before the loop), HCR_EL2 and
+            // VBAR_EL2 are the guest's and every exception is masked; it saves
+            // the host's callee-saved registers in this CPU's host context and
+            // returns through the hyp vectors' `__guest_exit`.
+            Some(f) => unsafe { f(self.vcpu().as_ptr()) },
+            None => ExitCode::HYP_GONE.raw(),
+        }
+    }
+
+    #[inline(always)]
+    fn set_vcpu_fpexc32(&mut self, val: Value<FPEXC32_EL2::Reg>) {
+        self.vcpu()
+            .ctxt()
+            .write_sys_reg(bindings::vcpu_sysreg_FPEXC32_EL2 as usize, val.raw())
+    }
+}
+
+/// The `vcpu_run` step: `__kvm_vcpu_run_vhe(vcpu)` for a vCPU of a VM the
+/// backend runs. Returns the exit code as the C's `int` (its low 32 bits).
+#[inline(always)]
+pub(crate) fn vcpu_run(vcpu: &Vcpu) -> c_int {
+    // SAFETY: KVM runs this step on `vcpu`, at EL2 on a VHE host, with every
+    // exception masked until it returns (`__kvm_vcpu_run()`).
+    let mut c = unsafe { Step::for_run(vcpu) };
+    c.count(Stat::VcpuRun);
+    // SAFETY: a step is running, which owns the registers it moves.
+    let mut regs = unsafe { Cpu::current() };
+    let exit = run::run(&mut c, &mut regs);
+
+    let code = exit.code();
+    if exit == ExitCode::TRAP {
+        let ec = Esr::new(Value::from_raw(vcpu.fault_esr())).ec_raw();
+        stats::count_exit(c.cpu(), ec, false);
+    } else if code == ExitCode::IRQ {
+        c.count(Stat::ExitIrq);
+    } else if code == ExitCode::EL1_SERROR || exit.serror_pending() {
+        c.count(Stat::ExitSerror);
+    } else if code == ExitCode::IL {
+        c.count(Stat::ExitIl);
+    }
+    // The C returns its u64 from a function returning int.
+    exit.raw() as c_int
+}
