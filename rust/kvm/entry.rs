@@ -286,7 +286,7 @@ impl Registration {
             stats::CPU_RUN.set(glue::vhe_rs_percpu_cpu() as usize);
         }
         step::read_caps();
-        super::run::set_run_hooks();
+        super::run::set_vectors();
         let mut ops = bindings::kvm_vhe_backend_ops {
             abi: bindings::KVM_VHE_BACKEND_ABI,
             owner: module.as_ptr(),

@@ -14,8 +14,8 @@
 //! finds any of that. A bug found here is counted, never WARNed
 //! ([`Stat::RunFpIllegal`]).
 //!
-//! What stays C is called through the symbols `backend.c` looked up
-//! ([`RUN_HOOKS`]): `__guest_enter()` (asm), `__kvm_adjust_pc()`, the debug
+//! What stays C is called through `backend.c`'s wrappers of the symbols it
+//! looked up at init: `__guest_enter()` (asm), `__kvm_adjust_pc()`, the debug
 //! switch (until the debug part), the FP/SVE loads (`hyp/fpsimd.S`), the GIC
 //! CPU interface emulation, `kvm_vhe_populate_fault_info()`,
 //! `kvm_skip_instr32()`.
@@ -23,10 +23,10 @@
 use super::glue::{self, Cap, Stat};
 use super::percpu::{CpuOffset, PerCpu};
 use super::stats;
-use super::step::{host_cap, Step};
+use super::step::Step;
 use super::vcpu::Vcpu;
 use crate::arch::{
-    Cpu, Esr, RegAccess, Value, CPACR_EL1, CNTP_CVAL_EL02, ELR_EL2, FPEXC32_EL2, FPMR, HCR_EL2,
+    Cpu, Esr, RegAccess, Value, CNTP_CVAL_EL02, CPACR_EL1, ELR_EL2, FPEXC32_EL2, FPMR, HCR_EL2,
     SPSR_EL2, VBAR_EL1, VSESR_EL2, ZCR_EL12,
 };
 use crate::world::entry_traps::{EntryTrapCaps, EntryTrapContext, PhysTimer, TimerMap};
@@ -37,19 +37,8 @@ use crate::world::handlers::{self, CpuifAccess, HandlerCaps, HandlerContext};
 use crate::world::run::{self, RunContext};
 use crate::world::sysreg_sr::El2ReturnContext;
 use core::ffi::c_int;
-use core::ptr::null_mut;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::bindings;
-
-/// What the run path calls in the kernel (`struct vhe_rs_run_hooks` of
-/// `backend.c`).
-///
-/// # Invariants
-///
-/// Set by [`set_run_hooks`] before the ops table is registered, to `backend.c`'s
-/// static table, filled by the hook lookup at init and read-only from then:
-/// never NULL while a `vcpu_run` step can run.
-static RUN_HOOKS: AtomicPtr<glue::vhe_rs_run_hooks> = AtomicPtr::new(null_mut());
 
 /// `kvm_hyp_vector`: this CPU's hyp vectors (per CPU, the kernel's).
 static HYP_VECTOR: PerCpu<u64> = PerCpu::new();
@@ -57,30 +46,21 @@ static HYP_VECTOR: PerCpu<u64> = PerCpu::new();
 /// `this_cpu_vector`: this CPU's host vectors (per CPU, the kernel's).
 static THIS_CPU_VECTOR: PerCpu<u64> = PerCpu::new();
 
-/// Takes the run hooks `backend.c` looked up. Called at registration, before
-/// KVM can call any step.
-pub(crate) fn set_run_hooks() {
-    // SAFETY: returns the address of a static of the glue, filled by
-    // `vhe_rs_hook_lookup()` (which init ran first).
-    let h = unsafe { glue::vhe_rs_run_hooks() };
-    // SAFETY: the table is the glue's static, filled at init; the per-CPU
-    // addresses are the kernel's `kvm_hyp_vector` and `this_cpu_vector`
-    // (`unsigned long` and `const char *`, both 64 bits), which outlive the
-    // module; no step runs yet.
-    unsafe {
-        HYP_VECTOR.set((*h).percpu_hyp_vector as usize);
-        THIS_CPU_VECTOR.set((*h).percpu_this_cpu_vector as usize);
-    }
-    // INVARIANT: the glue's static table, before registration.
-    RUN_HOOKS.store(h.cast_mut(), Ordering::Release);
-}
+/// The address of `vectors`, the host's vectors with KPTI.
+static VECTORS: AtomicU64 = AtomicU64::new(0);
 
-/// The run hooks.
-#[inline(always)]
-fn hooks() -> &'static glue::vhe_rs_run_hooks {
-    // SAFETY: not NULL while a step runs, and the table it points to lives as
-    // long as the module and is not written any more (`RUN_HOOKS` invariant).
-    unsafe { &*RUN_HOOKS.load(Ordering::Relaxed) }
+/// Takes the vector addresses `backend.c` looked up. Called at registration,
+/// before KVM can call any step.
+pub(crate) fn set_vectors() {
+    // SAFETY: the glue answers the addresses its init looked up: the kernel's
+    // per-CPU `kvm_hyp_vector` and `this_cpu_vector` (`unsigned long` and
+    // `const char *`, both 64 bits), which outlive the module; no step runs
+    // yet.
+    unsafe {
+        HYP_VECTOR.set(glue::vhe_rs_percpu_hyp_vector() as usize);
+        THIS_CPU_VECTOR.set(glue::vhe_rs_percpu_this_cpu_vector() as usize);
+        VECTORS.store(glue::vhe_rs_vectors(), Ordering::Relaxed);
+    }
 }
 
 /// This CPU's instance of a per-CPU vector address.
@@ -127,29 +107,20 @@ impl FpHypContext for Step<'_> {
 
     #[inline(always)]
     fn load_guest_regs(&mut self, sve: bool) {
-        let h = hooks();
-        let mut info = glue::vhe_rs_vcpu_run_info {
-            sve_pffr: null_mut(),
-            has_fpmr: false,
-        };
-        // SAFETY: the vCPU is live (`Vcpu` invariant); `info` is a local.
-        unsafe { glue::vhe_rs_vcpu_run_info(self.vcpu().as_ptr(), &mut info) };
-        let vcpu = self.vcpu();
-        if sve && !info.sve_pffr.is_null() {
-            if let Some(f) = h.sve_restore_state {
-                // SAFETY: `__sve_restore_state()` loads Z, P and FFR from the
-                // vCPU's SVE state at the VL ZCR_EL2 holds (the vCPU's maximum,
-                // set by the caller), and FPSR/FPCR from the words at `fpsr`:
-                // the vCPU's own buffers, live for the run.
-                unsafe { f(info.sve_pffr, vcpu.fpsr_ptr(), 1) };
+        let vcpu = self.vcpu().as_ptr();
+        // SAFETY: the hyp/fpsimd.S loads of the live vCPU's own FP or SVE
+        // state (at the VL ZCR_EL2 holds: the vCPU's maximum, which the
+        // caller set), into this CPU's registers, whose traps the caller lifted.
+        unsafe {
+            if sve {
+                glue::vhe_rs_sve_restore_guest(vcpu)
+            } else {
+                glue::vhe_rs_fpsimd_restore_guest(vcpu)
             }
-        } else if let Some(f) = h.fpsimd_restore_state {
-            // SAFETY: `__fpsimd_restore_state()` loads V0-V31, FPSR and FPCR
-            // from the vCPU's `fp_regs`, live for the run.
-            unsafe { f(vcpu.fp_regs()) };
         }
-        if info.has_fpmr {
-            let fpmr = vcpu
+        if self.has_fpmr() {
+            let fpmr = self
+                .vcpu()
                 .ctxt()
                 .read_sys_reg(bindings::vcpu_sysreg_FPMR as usize);
             self.regs().write_raw::<FPMR::Reg>(fpmr);
@@ -182,13 +153,13 @@ impl EntryTrapContext for Step<'_> {
     #[inline(always)]
     fn entry_trap_caps(&self) -> EntryTrapCaps {
         EntryTrapCaps {
-            cavium_tx2_219_tvm: host_cap(Cap::CaviumTx2_219Tvm),
-            ras: host_cap(Cap::Ras),
-            cntpoff: host_cap(Cap::Cntpoff),
-            speculative_at: host_cap(Cap::SpeculativeAt),
-            kernel_unmapped_at_el0: host_cap(Cap::UnmapKernelAtEl0),
-            fpsimd: host_cap(Cap::Fpsimd),
-            sme: host_cap(Cap::Sme),
+            cavium_tx2_219_tvm: self.has_cap(Cap::CaviumTx2_219Tvm),
+            ras: self.has_cap(Cap::Ras),
+            cntpoff: self.has_cap(Cap::Cntpoff),
+            speculative_at: self.has_cap(Cap::SpeculativeAt),
+            kernel_unmapped_at_el0: self.has_cap(Cap::UnmapKernelAtEl0),
+            fpsimd: self.has_cap(Cap::Fpsimd),
+            sme: self.has_cap(Cap::Sme),
         }
     }
 
@@ -243,7 +214,7 @@ impl EntryTrapContext for Step<'_> {
 
     #[inline(always)]
     fn kernel_vectors(&self) -> Value<VBAR_EL1::Reg> {
-        Value::from_raw(hooks().vectors as u64)
+        Value::from_raw(VECTORS.load(Ordering::Relaxed))
     }
 
     #[inline(always)]
@@ -265,8 +236,8 @@ impl FixupContext for Step<'_> {
     #[inline(always)]
     fn fixup_caps(&self) -> FixupCaps {
         FixupCaps {
-            workaround_2077057: host_cap(Cap::Erratum2077057),
-            workaround_1508412: host_cap(Cap::Erratum1508412),
+            workaround_2077057: self.has_cap(Cap::Erratum2077057),
+            workaround_1508412: self.has_cap(Cap::Erratum1508412),
         }
     }
 
@@ -291,9 +262,6 @@ impl FixupContext for Step<'_> {
         let handled = handlers::handle(self, regs, handler, esr, exit_code);
         if handled {
             stats::count_exit(self.cpu(), esr.ec_raw(), true);
-            if handler == ExitHandler::Fpsimd {
-                self.count(Stat::FpTrapShallow);
-            }
         }
         handled
     }
@@ -303,12 +271,12 @@ impl HandlerContext for Step<'_> {
     #[inline(always)]
     fn handler_caps(&self) -> HandlerCaps {
         HandlerCaps {
-            fpsimd: host_cap(Cap::Fpsimd),
-            ecv: host_cap(Cap::Ecv),
-            vgic_v2_cpuif_trap: host_cap(Cap::VgicV2CpuifTrap),
-            vgic_v3_cpuif_trap: host_cap(Cap::VgicV3CpuifTrap),
-            cavium_tx2_219_tvm: host_cap(Cap::CaviumTx2_219Tvm),
-            ampere_ac03_cpu_38: host_cap(Cap::AmpereAc03Cpu38),
+            fpsimd: self.has_cap(Cap::Fpsimd),
+            ecv: self.has_cap(Cap::Ecv),
+            vgic_v2_cpuif_trap: self.has_cap(Cap::VgicV2CpuifTrap),
+            vgic_v3_cpuif_trap: self.has_cap(Cap::VgicV3CpuifTrap),
+            cavium_tx2_219_tvm: self.has_cap(Cap::CaviumTx2_219Tvm),
+            ampere_ac03_cpu_38: self.has_cap(Cap::AmpereAc03Cpu38),
         }
     }
 
@@ -356,85 +324,63 @@ impl HandlerContext for Step<'_> {
 
     #[inline(always)]
     fn vgic_v3_cpuif_access(&mut self) -> CpuifAccess {
-        match hooks().vgic_v3_perform_cpuif_access {
-            // SAFETY: the kernel's hyp-side GICv3 CPU interface emulation, on
-            // the live vCPU this run is for, from the exit handlers as the C
-            // calls it.
-            Some(f) => CpuifAccess::from_c(unsafe { f(self.vcpu().as_ptr()) }),
-            None => CpuifAccess::NotHandled,
-        }
+        // SAFETY: the kernel's hyp-side GICv3 CPU interface emulation, on the
+        // live vCPU this run is for, from the exit handlers as the C calls it.
+        CpuifAccess::from_c(unsafe { glue::vhe_rs_vgic_v3_cpuif_access(self.vcpu().as_ptr()) })
     }
 
     #[inline(always)]
     fn vgic_v2_cpuif_access(&mut self) -> CpuifAccess {
-        match hooks().vgic_v2_perform_cpuif_access {
-            // SAFETY: as for the GICv3 one.
-            Some(f) => CpuifAccess::from_c(unsafe { f(self.vcpu().as_ptr()) }),
-            None => CpuifAccess::NotHandled,
-        }
+        // SAFETY: as for the GICv3 one.
+        CpuifAccess::from_c(unsafe { glue::vhe_rs_vgic_v2_cpuif_access(self.vcpu().as_ptr()) })
     }
 
     #[inline(always)]
     fn populate_fault_info(&mut self) -> bool {
-        match hooks().populate_fault_info {
-            // SAFETY: `__populate_fault_info()` through the series' wrapper:
-            // reads FAR_EL2/HPFAR_EL2 (an `AT` whose fault the kernel's
-            // exception table fixes up) into the live vCPU's `fault`.
-            Some(f) => unsafe { f(self.vcpu().as_ptr()) },
-            None => true,
-        }
+        // SAFETY: `__populate_fault_info()` through the series' wrapper: reads
+        // FAR_EL2/HPFAR_EL2 (an `AT` whose fault the kernel's exception table
+        // fixes up) into the live vCPU's `fault`.
+        unsafe { glue::vhe_rs_populate_fault_info(self.vcpu().as_ptr()) }
     }
 
     #[inline(always)]
     fn skip_instr32(&mut self) {
-        if let Some(f) = hooks().skip_instr32 {
-            // SAFETY: `kvm_skip_instr32()` steps the live vCPU's saved PC and
-            // PSTATE over an AArch32 instruction (IT state included).
-            unsafe { f(self.vcpu().as_ptr()) }
-        }
+        // SAFETY: `kvm_skip_instr32()` steps the live vCPU's saved PC and
+        // PSTATE over an AArch32 instruction (IT state included).
+        unsafe { glue::vhe_rs_skip_instr32(self.vcpu().as_ptr()) }
     }
 }
 
 impl RunContext for Step<'_> {
     #[inline(always)]
     fn adjust_pc(&mut self) {
-        if let Some(f) = hooks().adjust_pc {
-            // SAFETY: `__kvm_adjust_pc()` on the live vCPU being run, before
-            // its PC and PSTATE go to ELR_EL2 and SPSR_EL2, as the C calls it.
-            unsafe { f(self.vcpu().as_ptr()) }
-        }
+        // SAFETY: `__kvm_adjust_pc()` on the live vCPU being run, before its
+        // PC and PSTATE go to ELR_EL2 and SPSR_EL2, as the C calls it.
+        unsafe { glue::vhe_rs_adjust_pc(self.vcpu().as_ptr()) }
     }
 
     #[inline(always)]
     fn debug_switch_to_guest(&mut self) {
-        if let Some(f) = hooks().debug_switch_to_guest {
-            // SAFETY: the hyp-side debug switch of `hyp/vhe/debug-sr.c` on the
-            // live vCPU, with the guest's traps active, as the C calls it.
-            unsafe { f(self.vcpu().as_ptr()) }
-        }
+        // SAFETY: the hyp-side debug switch of `hyp/vhe/debug-sr.c` on the live
+        // vCPU, with the guest's traps active, as the C calls it.
+        unsafe { glue::vhe_rs_debug_switch_to_guest(self.vcpu().as_ptr()) }
     }
 
     #[inline(always)]
     fn debug_switch_to_host(&mut self) {
-        if let Some(f) = hooks().debug_switch_to_host {
-            // SAFETY: as for `debug_switch_to_guest`, after the guest's state
-            // was saved and the host's restored.
-            unsafe { f(self.vcpu().as_ptr()) }
-        }
+        // SAFETY: as for `debug_switch_to_guest`, after the guest's state was
+        // saved and the host's restored.
+        unsafe { glue::vhe_rs_debug_switch_to_host(self.vcpu().as_ptr()) }
     }
 
     #[inline(always)]
     fn guest_enter(&mut self) -> u64 {
-        self.count(Stat::GuestEnter);
-        match hooks().guest_enter {
-            // SAFETY: `__guest_enter()` (hyp/entry.S): the guest's state is on
-            // the CPU (the run script's steps before the loop), HCR_EL2 and
-            // VBAR_EL2 are the guest's and every exception is masked; it saves
-            // the host's callee-saved registers in this CPU's host context and
-            // returns through the hyp vectors' `__guest_exit`.
-            Some(f) => unsafe { f(self.vcpu().as_ptr()) },
-            None => ExitCode::HYP_GONE.raw(),
-        }
+        // SAFETY: `__guest_enter()` (hyp/entry.S): the guest's state is on the
+        // CPU (the run script's steps before the loop), HCR_EL2 and VBAR_EL2
+        // are the guest's and every exception is masked; it saves the host's
+        // callee-saved registers in this CPU's host context and returns
+        // through the hyp vectors' `__guest_exit`.
+        unsafe { glue::vhe_rs_guest_enter(self.vcpu().as_ptr()) }
     }
 
     #[inline(always)]
@@ -452,11 +398,12 @@ pub(crate) fn vcpu_run(vcpu: &Vcpu) -> c_int {
     // SAFETY: KVM runs this step on `vcpu`, at EL2 on a VHE host, with every
     // exception masked until it returns (`__kvm_vcpu_run()`).
     let mut c = unsafe { Step::for_run(vcpu) };
-    c.count(Stat::VcpuRun);
     // SAFETY: a step is running, which owns the registers it moves.
     let mut regs = unsafe { Cpu::current() };
     let exit = run::run(&mut c, &mut regs);
 
+    // Every run counted once, by how it ended (debugfs adds them up into
+    // `vcpu_run`; with the exits dealt with at EL2, into `guest_enter`).
     let code = exit.code();
     if exit == ExitCode::TRAP {
         let ec = Esr::new(Value::from_raw(vcpu.fault_esr())).ec_raw();
@@ -467,6 +414,8 @@ pub(crate) fn vcpu_run(vcpu: &Vcpu) -> c_int {
         c.count(Stat::ExitSerror);
     } else if code == ExitCode::IL {
         c.count(Stat::ExitIl);
+    } else {
+        c.count(Stat::ExitOther);
     }
     // The C returns its u64 from a function returning int.
     exit.raw() as c_int

@@ -4,8 +4,8 @@
 //! `arch/arm64/glue/backend.c`, summed by its debugfs file `vhe_rs/stats`).
 
 use super::glue::{self, Stat};
-use crate::world::sysreg_sr::Features;
 use super::percpu::{CpuOffset, PerCpu};
+use crate::world::sysreg_sr::Features;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// One CPU's counters, `unsigned long n[VHE_RS_NR_STATS]` in C.
@@ -76,6 +76,19 @@ pub(crate) static CPU_RUN: PerCpu<PerCpuRun> = PerCpu::new();
 const LOADED: u64 = 1 << 63;
 /// The bit of [`PerCpuRun::loaded`] holding `vcpu_has_sve()`.
 const LOADED_SVE: u64 = 1 << 62;
+/// The bit of [`PerCpuRun::loaded`] holding `kvm_has_fpmr()`.
+const LOADED_FPMR: u64 = 1 << 61;
+
+/// What `vcpu_load` records of the vCPU it loads, for its runs.
+#[derive(Clone, Copy)]
+pub(crate) struct Loaded {
+    /// Its features.
+    pub(crate) features: Features,
+    /// `vcpu_has_sve()`.
+    pub(crate) sve: bool,
+    /// `kvm_has_fpmr()` of its VM.
+    pub(crate) fpmr: bool,
+}
 
 /// This CPU's instance.
 #[inline(always)]
@@ -88,19 +101,28 @@ fn cpu_run<'a>(cpu: CpuOffset) -> &'a PerCpuRun {
 /// What `vcpu_load` recorded on `cpu` (this CPU): the loaded vCPU's features
 /// and SVE, or `None` if this module did not load it.
 #[inline(always)]
-pub(crate) fn loaded(cpu: CpuOffset) -> Option<(Features, bool)> {
+pub(crate) fn loaded(cpu: CpuOffset) -> Option<Loaded> {
     let v = cpu_run(cpu).loaded.load(Ordering::Relaxed);
     if v & LOADED == 0 {
         return None;
     }
-    Some((Features::from_bits(v as u8), v & LOADED_SVE != 0))
+    Some(Loaded {
+        features: Features::from_bits(v as u8),
+        sve: v & LOADED_SVE != 0,
+        fpmr: v & LOADED_FPMR != 0,
+    })
 }
 
 /// Records what [`loaded`] answers on `cpu` (this CPU).
-pub(crate) fn set_loaded(cpu: CpuOffset, l: Option<(Features, bool)>) {
+pub(crate) fn set_loaded(cpu: CpuOffset, l: Option<Loaded>) {
     let v = match l {
         None => 0,
-        Some((f, sve)) => LOADED | if sve { LOADED_SVE } else { 0 } | u64::from(f.bits()),
+        Some(l) => {
+            LOADED
+                | if l.sve { LOADED_SVE } else { 0 }
+                | if l.fpmr { LOADED_FPMR } else { 0 }
+                | u64::from(l.features.bits())
+        }
     };
     cpu_run(cpu).loaded.store(v, Ordering::Relaxed)
 }

@@ -25,18 +25,15 @@ fn cap(cap: Cap) -> bool {
 }
 
 /// The host's capabilities, read once at registration (before any step
-/// runs), one bit per [`Cap`]; [`CAPS_READ`] says they were read.
+/// runs), one bit per [`Cap`].
 static CAPS: AtomicU32 = AtomicU32::new(0);
-
-/// The bit of [`CAPS`] saying they were read.
-const CAPS_READ: u32 = 1 << 31;
-const _: () = assert!(Cap::COUNT < 31);
+const _: () = assert!(Cap::COUNT <= 32);
 
 /// Reads the host's capabilities into [`CAPS`]. The PMU key
 /// (`kvm_arm_pmu_available`) is only ever enabled (at PMU probe): if it is
 /// not yet, [`host_cap`] asks again until it is.
 pub(crate) fn read_caps() {
-    let mut caps = CAPS_READ;
+    let mut caps = 0;
     for c in Cap::ALL {
         if cap(*c) {
             caps |= 1 << *c as u32;
@@ -45,19 +42,17 @@ pub(crate) fn read_caps() {
     CAPS.store(caps, Ordering::Relaxed);
 }
 
-/// Whether the host has `c`.
+/// Whether the host has `c`: the capabilities read at registration, which
+/// come before any step. The PMU key may come on later (at PMU probe): that
+/// one is asked again while it is off.
 #[inline(always)]
 pub(crate) fn host_cap(c: Cap) -> bool {
     let caps = CAPS.load(Ordering::Relaxed);
     if caps & (1 << c as u32) != 0 {
         return true;
     }
-    if caps & CAPS_READ == 0 || c == Cap::PmuV3 {
-        // Not read yet (cannot happen: registration reads them), or a key
-        // that may have come on since.
-        return cap(c);
-    }
-    false
+    // SAFETY: `vhe_rs_pmu_v3` reads the static key looked up at init.
+    c == Cap::PmuV3 && unsafe { glue::vhe_rs_pmu_v3() }
 }
 
 /// A step of the backend: the vCPU KVM passed, this CPU and its
@@ -77,7 +72,9 @@ pub(crate) struct Step<'a> {
     cpu: CpuOffset,
     features: Features,
     sve: Option<bool>,
+    fpmr: Option<bool>,
     in_run: bool,
+    caps: u32,
 }
 
 impl<'a> Step<'a> {
@@ -98,8 +95,22 @@ impl<'a> Step<'a> {
             cpu,
             features: Features::NONE,
             sve: None,
+            fpmr: None,
             in_run: false,
+            caps: CAPS.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether the host has `c` ([`host_cap`], from the capabilities the step
+    /// read once when it began: a register test, where the C has a static
+    /// branch).
+    #[inline(always)]
+    pub(crate) fn has_cap(&self, c: Cap) -> bool {
+        if self.caps & (1 << c as u32) != 0 {
+            return true;
+        }
+        // SAFETY: `vhe_rs_pmu_v3` reads the static key looked up at init.
+        c == Cap::PmuV3 && unsafe { glue::vhe_rs_pmu_v3() }
     }
 
     /// The context of `vcpu_load`/`vcpu_put`, with the vCPU's features.
@@ -128,9 +139,10 @@ impl<'a> Step<'a> {
         let mut s = unsafe { Self::new(vcpu) };
         s.in_run = true;
         match stats::loaded(s.cpu) {
-            Some((features, sve)) => {
-                s.features = features;
-                s.sve = Some(sve);
+            Some(l) => {
+                s.features = l.features;
+                s.sve = Some(l.sve);
+                s.fpmr = Some(l.fpmr);
             }
             None => {
                 s.features = vcpu.features(host_cap(Cap::Ras));
@@ -144,7 +156,24 @@ impl<'a> Step<'a> {
     /// `vcpu_put` ([`Step::forget_loaded`]): a VM's features are final once
     /// it has run, and the vCPU cannot leave this CPU in between.
     pub(crate) fn record_loaded(&self) {
-        stats::set_loaded(self.cpu, Some((self.features, self.vcpu.has_sve())))
+        stats::set_loaded(
+            self.cpu,
+            Some(stats::Loaded {
+                features: self.features,
+                sve: self.vcpu.has_sve(),
+                fpmr: self.vcpu.has_fpmr(),
+            }),
+        )
+    }
+
+    /// `kvm_has_fpmr()` of the vCPU's VM, from what the step knows or asked
+    /// of the kernel.
+    #[inline(always)]
+    pub(crate) fn has_fpmr(&self) -> bool {
+        match self.fpmr {
+            Some(f) => f,
+            None => self.vcpu.has_fpmr(),
+        }
     }
 
     /// At `vcpu_put`: nothing is loaded on this CPU any more.

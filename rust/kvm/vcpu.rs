@@ -183,6 +183,13 @@ impl Vcpu {
         unsafe { glue::vhe_rs_vcpu_has_sve(self.as_ptr()) }
     }
 
+    /// `kvm_has_fpmr(vcpu->kvm)`.
+    pub(crate) fn has_fpmr(&self) -> bool {
+        // SAFETY: the vCPU is live (type invariant); the glue reads its VM's
+        // ID registers.
+        unsafe { glue::vhe_rs_vcpu_has_fpmr(self.as_ptr()) }
+    }
+
     /// What the vCPU and its VM have, as far as the deferred registers care
     /// (`ctxt_has_*()`, `vcpu_el1_is_32bit()`; RAS is the host's).
     pub(crate) fn features(&self, ras: bool) -> Features {
@@ -385,20 +392,6 @@ impl Vcpu {
         // SAFETY: the live vCPU's field (type invariant).
         let vl = unsafe { (*self.as_ptr()).arch.sve_max_vl };
         u64::from(vl) / u64::from(bindings::__SVE_VQ_BYTES)
-    }
-
-    /// `&vcpu->arch.ctxt.fp_regs`.
-    #[inline(always)]
-    pub(crate) fn fp_regs(&self) -> *mut bindings::user_fpsimd_state {
-        // SAFETY: a field address of the live vCPU; no reference is made.
-        unsafe { addr_of_mut!((*self.as_ptr()).arch.ctxt.fp_regs) }
-    }
-
-    /// `&vcpu->arch.ctxt.fp_regs.fpsr`.
-    #[inline(always)]
-    pub(crate) fn fpsr_ptr(&self) -> *mut u32 {
-        // SAFETY: as for `fp_regs`.
-        unsafe { addr_of_mut!((*self.as_ptr()).arch.ctxt.fp_regs.fpsr) }
     }
 
     /// The offsets of `vcpu_ptimer(vcpu)`: `*offset.vm_offset` and

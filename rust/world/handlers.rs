@@ -38,8 +38,8 @@
 
 use crate::arch::defs::packing;
 use crate::arch::{
-    consts, Ec, Esr, RegAccess, Value, CNTPCTSS_EL0, CNTPCT_EL0, ELR_EL2, ESR_EL2,
-    FPEXC32_EL2, HCR_EL2, SPSR_EL2,
+    consts, Ec, Esr, RegAccess, Value, CNTPCTSS_EL0, CNTPCT_EL0, ELR_EL2, ESR_EL2, FPEXC32_EL2,
+    HCR_EL2, SPSR_EL2,
 };
 use crate::world::entry_traps::EntryTrapContext;
 use crate::world::exits::ExitHandler;

@@ -51,12 +51,23 @@ static struct {
 	typeof(&this_cpu_vector) this_cpu_vector;
 } hook;
 
-static struct vhe_rs_run_hooks run_hooks;
+/* What the run path calls in the kernel (the vhe_rs_* wrappers below). */
+static struct {
+	typeof(&__guest_enter) guest_enter;
+	typeof(&__kvm_adjust_pc) adjust_pc;
+	typeof(&__debug_switch_to_guest) debug_switch_to_guest;
+	typeof(&__debug_switch_to_host) debug_switch_to_host;
+	typeof(&__fpsimd_restore_state) fpsimd_restore_state;
+	typeof(&__sve_restore_state) sve_restore_state;
+	typeof(&__vgic_v2_perform_cpuif_access) vgic_v2_perform_cpuif_access;
+	typeof(&__vgic_v3_perform_cpuif_access) vgic_v3_perform_cpuif_access;
+	typeof(&kvm_vhe_populate_fault_info) populate_fault_info;
+	typeof(&kvm_skip_instr32) skip_instr32;
+	typeof(&vectors) vectors;
+} run_hooks;
 
-/* Each run hook has the type of the kernel's declaration of its symbol. */
 #define RUN_HOOK_LOOKUP(field, sym)					\
 	do {								\
-		static_assert(__same_type(run_hooks.field, &sym));	\
 		run_hooks.field = (typeof(run_hooks.field))__symbol_get(#sym); \
 		if (!run_hooks.field)					\
 			return #sym;					\
@@ -92,27 +103,9 @@ const char *vhe_rs_hook_lookup(void)
 	RUN_HOOK_LOOKUP(vgic_v3_perform_cpuif_access, __vgic_v3_perform_cpuif_access);
 	RUN_HOOK_LOOKUP(populate_fault_info, kvm_vhe_populate_fault_info);
 	RUN_HOOK_LOOKUP(skip_instr32, kvm_skip_instr32);
-	run_hooks.percpu_hyp_vector = (unsigned long)hook.hyp_vector;
-	run_hooks.percpu_this_cpu_vector = (unsigned long)hook.this_cpu_vector;
-	run_hooks.vectors = (unsigned long)__symbol_get("vectors");
-	if (!run_hooks.vectors)
-		return "vectors";
+	RUN_HOOK_LOOKUP(vectors, vectors);
 	return NULL;
 }
-
-const struct vhe_rs_run_hooks *vhe_rs_run_hooks(void)
-{
-	return &run_hooks;
-}
-
-/*
- * The Rust run path (rust/kvm/entry.rs): one function, everything it does
- * inlined but the calls into the kernel and vhe_rs_vcpu_run_info(). Like the
- * C's run path, no kprobe may be placed on it.
- */
-int vhe_rs_vcpu_run(struct kvm_vcpu *vcpu);
-NOKPROBE_SYMBOL(vhe_rs_vcpu_run);
-NOKPROBE_SYMBOL(vhe_rs_vcpu_run_info);
 
 /* ---- parameters ---- */
 
@@ -150,12 +143,10 @@ static const char * const stat_names[VHE_RS_NR_STATS] = {
 	[VHE_RS_STAT_PUT_FP_SAVE]	= "put_fp_save_guest",
 	[VHE_RS_STAT_VCPU_LOAD]		= "vcpu_load",
 	[VHE_RS_STAT_VCPU_PUT]		= "vcpu_put",
-	[VHE_RS_STAT_VCPU_RUN]		= "vcpu_run",
-	[VHE_RS_STAT_GUEST_ENTER]	= "guest_enter",
-	[VHE_RS_STAT_FP_TRAP_SHALLOW]	= "fp_trap_shallow",
 	[VHE_RS_STAT_EXIT_IRQ]		= "exit_irq",
 	[VHE_RS_STAT_EXIT_SERROR]	= "exit_serror",
 	[VHE_RS_STAT_EXIT_IL]		= "exit_il",
+	[VHE_RS_STAT_EXIT_OTHER]	= "exit_other",
 	[VHE_RS_STAT_RUN_FP_ILLEGAL]	= "bug_run_fp_illegal_transition",
 	[VHE_RS_STAT_FP_ILLEGAL]	= "bug_fp_illegal_transition",
 	[VHE_RS_STAT_BAD_SLOT]		= "bug_context_slot_out_of_bounds",
@@ -194,6 +185,48 @@ void vhe_rs_report(enum vhe_rs_stat stat)
 	     "vhe_rs: %s\n", stat_names[stat]);
 }
 
+static unsigned long stat_sum(enum vhe_rs_stat stat)
+{
+	unsigned long sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += READ_ONCE(per_cpu(vhe_rs_stats, cpu).n[stat]);
+	return sum;
+}
+
+/*
+ * The run path's totals, added up from what it counts (one counter per run,
+ * one per exit dealt with at EL2, no more, to keep the exit cheap):
+ *  - vcpu_run: runs, each ended once: a trap for the host (exits_host[]), an
+ *    IRQ, an SError, an illegal exception return, anything else;
+ *  - guest_enter: entries into the guest, the runs and every exit dealt with
+ *    at EL2 (exits_el2[]);
+ *  - fp_trap_shallow: the lazy FP traps served at EL2 (FP_ASIMD and SVE).
+ */
+static void stats_show_run(struct seq_file *m)
+{
+	unsigned long runs = 0, el2 = 0, fp = 0;
+	unsigned int ec;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct vhe_rs_cpu *c = per_cpu_ptr(&vhe_rs_cpu, cpu);
+
+		for (ec = 0; ec < VHE_RS_NR_EC; ec++) {
+			runs += READ_ONCE(c->exits_host[ec]);
+			el2 += READ_ONCE(c->exits_el2[ec]);
+		}
+		fp += READ_ONCE(c->exits_el2[ESR_ELx_EC_FP_ASIMD]) +
+		      READ_ONCE(c->exits_el2[ESR_ELx_EC_SVE]);
+	}
+	runs += stat_sum(VHE_RS_STAT_EXIT_IRQ) + stat_sum(VHE_RS_STAT_EXIT_SERROR) +
+		stat_sum(VHE_RS_STAT_EXIT_IL) + stat_sum(VHE_RS_STAT_EXIT_OTHER);
+	seq_printf(m, "vcpu_run %lu\n", runs);
+	seq_printf(m, "guest_enter %lu\n", runs + el2);
+	seq_printf(m, "fp_trap_shallow %lu\n", fp);
+}
+
 static int stats_show(struct seq_file *m, void *v)
 {
 	unsigned int i;
@@ -206,6 +239,7 @@ static int stats_show(struct seq_file *m, void *v)
 			sum += READ_ONCE(per_cpu(vhe_rs_stats, cpu).n[i]);
 		seq_printf(m, "%s %lu\n", stat_names[i], sum);
 	}
+	stats_show_run(m);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(stats);
@@ -316,6 +350,8 @@ bool vhe_rs_vcpu_has_sve(const struct kvm_vcpu *vcpu)
 {
 	return vcpu_has_sve(vcpu);
 }
+/* Reached from the run path when the vCPU was loaded by the C. */
+NOKPROBE_SYMBOL(vhe_rs_vcpu_has_sve);
 
 unsigned long vhe_rs_local_irq_save(void)
 {
@@ -372,6 +408,8 @@ unsigned int vhe_rs_vcpu_features(struct kvm_vcpu *vcpu)
 		f |= BIT(VHE_RS_VCPU_EL1_32BIT);
 	return f;
 }
+/* Reached from the run path when the vCPU was loaded by the C. */
+NOKPROBE_SYMBOL(vhe_rs_vcpu_features);
 
 /* Final capabilities, and the PMU key (only ever enabled, at PMU probe). */
 bool vhe_rs_cap(enum vhe_rs_cap cap)
@@ -417,6 +455,12 @@ bool vhe_rs_cap(enum vhe_rs_cap cap)
 	return false;
 }
 
+/* kvm_arm_support_pmu_v3(), through the looked-up key: it may come on after init. */
+bool vhe_rs_pmu_v3(void)
+{
+	return static_key_enabled(hook.pmu_available);
+}
+
 void vhe_rs_vcpu_set_sysregs_on_cpu(struct kvm_vcpu *vcpu, bool on)
 {
 	if (on)
@@ -449,18 +493,102 @@ void vhe_rs_vcpu_stage2(struct kvm_vcpu *vcpu, struct vhe_rs_stage2 *s2)
 	s2->vttbr = kvm_phys_to_vttbr(mmu->pgd_phys) | vmid_field | cnp;
 }
 
-/* ---- the run path: what rust/kvm/run.rs asks of a vCPU ---- */
+/* ---- the run path (rust/kvm/run.rs) ---- */
+
+unsigned long vhe_rs_percpu_hyp_vector(void)
+{
+	return (unsigned long)hook.hyp_vector;
+}
+
+unsigned long vhe_rs_percpu_this_cpu_vector(void)
+{
+	return (unsigned long)hook.this_cpu_vector;
+}
+
+unsigned long vhe_rs_vectors(void)
+{
+	return (unsigned long)run_hooks.vectors;
+}
 
 /*
- * vcpu_sve_pffr() and kvm_has_fpmr(), for the lazy FP switch at EL2. Called
- * from the run path, like everything the run path reaches: nothing here may
- * be instrumented, print or fault (tools/noinstr-check reads the
- * disassembly).
+ * The Rust run path is one function (rust/kvm/entry.rs), everything it does
+ * inlined but these calls into the kernel, each through the pointer looked up
+ * at init, to the function the C run path calls at the same point. Like the
+ * C's run path, none of it may be kprobed; nothing here may be instrumented,
+ * print or fault (tools/noinstr-check reads the disassembly).
  */
-void vhe_rs_vcpu_run_info(struct kvm_vcpu *vcpu, struct vhe_rs_vcpu_run_info *info)
+int vhe_rs_vcpu_run(struct kvm_vcpu *vcpu);
+NOKPROBE_SYMBOL(vhe_rs_vcpu_run);
+
+u64 vhe_rs_guest_enter(struct kvm_vcpu *vcpu)
 {
-	/* vcpu_sve_pffr() without its kern_hyp_va(), the identity on VHE */
-	info->sve_pffr = vcpu_has_sve(vcpu) ?
-		(char *)vcpu->arch.sve_state + sve_ffr_offset(vcpu->arch.sve_max_vl) : NULL;
-	info->has_fpmr = kvm_has_fpmr(vcpu->kvm);
+	return run_hooks.guest_enter(vcpu);
 }
+NOKPROBE_SYMBOL(vhe_rs_guest_enter);
+
+void vhe_rs_adjust_pc(struct kvm_vcpu *vcpu)
+{
+	run_hooks.adjust_pc(vcpu);
+}
+NOKPROBE_SYMBOL(vhe_rs_adjust_pc);
+
+void vhe_rs_debug_switch_to_guest(struct kvm_vcpu *vcpu)
+{
+	run_hooks.debug_switch_to_guest(vcpu);
+}
+NOKPROBE_SYMBOL(vhe_rs_debug_switch_to_guest);
+
+void vhe_rs_debug_switch_to_host(struct kvm_vcpu *vcpu)
+{
+	run_hooks.debug_switch_to_host(vcpu);
+}
+NOKPROBE_SYMBOL(vhe_rs_debug_switch_to_host);
+
+/* kvm_hyp_handle_fpsimd()'s __fpsimd_restore_state(&vcpu->arch.ctxt.fp_regs) */
+void vhe_rs_fpsimd_restore_guest(struct kvm_vcpu *vcpu)
+{
+	run_hooks.fpsimd_restore_state(&vcpu->arch.ctxt.fp_regs);
+}
+NOKPROBE_SYMBOL(vhe_rs_fpsimd_restore_guest);
+
+/*
+ * __hyp_sve_restore_guest()'s __sve_restore_state(), at the VL Rust put in
+ * ZCR_EL2: vcpu_sve_pffr() without its kern_hyp_va(), the identity on VHE.
+ */
+void vhe_rs_sve_restore_guest(struct kvm_vcpu *vcpu)
+{
+	run_hooks.sve_restore_state((char *)vcpu->arch.sve_state +
+				    sve_ffr_offset(vcpu->arch.sve_max_vl),
+				    &vcpu->arch.ctxt.fp_regs.fpsr, true);
+}
+NOKPROBE_SYMBOL(vhe_rs_sve_restore_guest);
+
+bool vhe_rs_vcpu_has_fpmr(struct kvm_vcpu *vcpu)
+{
+	return kvm_has_fpmr(vcpu->kvm);
+}
+NOKPROBE_SYMBOL(vhe_rs_vcpu_has_fpmr);
+
+int vhe_rs_vgic_v2_cpuif_access(struct kvm_vcpu *vcpu)
+{
+	return run_hooks.vgic_v2_perform_cpuif_access(vcpu);
+}
+NOKPROBE_SYMBOL(vhe_rs_vgic_v2_cpuif_access);
+
+int vhe_rs_vgic_v3_cpuif_access(struct kvm_vcpu *vcpu)
+{
+	return run_hooks.vgic_v3_perform_cpuif_access(vcpu);
+}
+NOKPROBE_SYMBOL(vhe_rs_vgic_v3_cpuif_access);
+
+bool vhe_rs_populate_fault_info(struct kvm_vcpu *vcpu)
+{
+	return run_hooks.populate_fault_info(vcpu);
+}
+NOKPROBE_SYMBOL(vhe_rs_populate_fault_info);
+
+void vhe_rs_skip_instr32(struct kvm_vcpu *vcpu)
+{
+	run_hooks.skip_instr32(vcpu);
+}
+NOKPROBE_SYMBOL(vhe_rs_skip_instr32);

@@ -24,7 +24,6 @@
 
 struct kvm;
 struct kvm_vcpu;
-struct user_fpsimd_state;
 
 /* host.c */
 const char *vhe_rs_host_unsupported(void);
@@ -77,12 +76,12 @@ enum vhe_rs_stat {
 	VHE_RS_STAT_PUT_FP_SAVE,
 	VHE_RS_STAT_VCPU_LOAD,
 	VHE_RS_STAT_VCPU_PUT,
-	VHE_RS_STAT_VCPU_RUN,
-	VHE_RS_STAT_GUEST_ENTER,
-	VHE_RS_STAT_FP_TRAP_SHALLOW,
+	/* Runs of the Rust run path that ended in an IRQ, SError, illegal
+	 * exception return or anything else but a trap (traps: exits_host[]). */
 	VHE_RS_STAT_EXIT_IRQ,
 	VHE_RS_STAT_EXIT_SERROR,
 	VHE_RS_STAT_EXIT_IL,
+	VHE_RS_STAT_EXIT_OTHER,
 	/* Found in the run path, which cannot WARN: counted only (see debugfs). */
 	VHE_RS_STAT_RUN_FP_ILLEGAL,
 	/* Reported with a WARN (once each) too: a bug in KVM or in the backend. */
@@ -113,6 +112,7 @@ bool vhe_rs_irqs_disabled(void);
 void vhe_rs_bug_no_mm(void);
 unsigned int vhe_rs_vcpu_features(struct kvm_vcpu *vcpu);
 bool vhe_rs_cap(enum vhe_rs_cap cap);
+bool vhe_rs_pmu_v3(void);
 void vhe_rs_vcpu_set_sysregs_on_cpu(struct kvm_vcpu *vcpu, bool on);
 void vhe_rs_vcpu_set_pmuserenr_on_cpu(struct kvm_vcpu *vcpu, bool on);
 /* What vhe_rs_vcpu_stage2() answers: the vCPU's stage-2 translation. */
@@ -142,39 +142,25 @@ struct vhe_rs_cpu {
 
 unsigned long vhe_rs_percpu_cpu(void);
 
+/* The addresses the run path writes to VBAR (read at registration). */
+unsigned long vhe_rs_percpu_hyp_vector(void);
+unsigned long vhe_rs_percpu_this_cpu_vector(void);
+unsigned long vhe_rs_vectors(void);
+
 /*
- * What the run path calls in the kernel, each the exported symbol of the
- * same name (looked up at init, as the hook's: backend.c checks each type
- * against the kernel's declaration), and the addresses it writes to VBAR.
+ * What the run path calls in the kernel: each the exported function of the
+ * series it is named after (looked up at init), called through its pointer.
  */
-struct vhe_rs_run_hooks {
-	u64 (*guest_enter)(struct kvm_vcpu *vcpu);
-	void (*adjust_pc)(struct kvm_vcpu *vcpu);
-	void (*debug_switch_to_guest)(struct kvm_vcpu *vcpu);
-	void (*debug_switch_to_host)(struct kvm_vcpu *vcpu);
-	void (*fpsimd_restore_state)(struct user_fpsimd_state *fp_regs);
-	void (*sve_restore_state)(void *sve_pffr, unsigned int *fpsr, int restore_ffr);
-	int (*vgic_v2_perform_cpuif_access)(struct kvm_vcpu *vcpu);
-	int (*vgic_v3_perform_cpuif_access)(struct kvm_vcpu *vcpu);
-	bool (*populate_fault_info)(struct kvm_vcpu *vcpu);
-	void (*skip_instr32)(struct kvm_vcpu *vcpu);
-	/* per-CPU addresses of kvm_hyp_vector and this_cpu_vector */
-	unsigned long percpu_hyp_vector;
-	unsigned long percpu_this_cpu_vector;
-	/* the address of vectors */
-	unsigned long vectors;
-};
-
-const struct vhe_rs_run_hooks *vhe_rs_run_hooks(void);
-
-/* What the lazy FP switch asks of a vCPU (rust/kvm/run.rs). */
-struct vhe_rs_vcpu_run_info {
-	/* vcpu_sve_pffr(vcpu), or NULL without SVE */
-	void *sve_pffr;
-	/* kvm_has_fpmr(vcpu->kvm) */
-	bool has_fpmr;
-};
-
-void vhe_rs_vcpu_run_info(struct kvm_vcpu *vcpu, struct vhe_rs_vcpu_run_info *info);
+u64 vhe_rs_guest_enter(struct kvm_vcpu *vcpu);
+void vhe_rs_adjust_pc(struct kvm_vcpu *vcpu);
+void vhe_rs_debug_switch_to_guest(struct kvm_vcpu *vcpu);
+void vhe_rs_debug_switch_to_host(struct kvm_vcpu *vcpu);
+void vhe_rs_fpsimd_restore_guest(struct kvm_vcpu *vcpu);
+void vhe_rs_sve_restore_guest(struct kvm_vcpu *vcpu);
+bool vhe_rs_vcpu_has_fpmr(struct kvm_vcpu *vcpu);
+int vhe_rs_vgic_v2_cpuif_access(struct kvm_vcpu *vcpu);
+int vhe_rs_vgic_v3_cpuif_access(struct kvm_vcpu *vcpu);
+bool vhe_rs_populate_fault_info(struct kvm_vcpu *vcpu);
+void vhe_rs_skip_instr32(struct kvm_vcpu *vcpu);
 
 #endif
