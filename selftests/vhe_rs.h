@@ -67,7 +67,7 @@ static inline long vhe_rs_stat(const char *name)
 
 /* Counts between two points of a test. */
 struct vhe_rs_snap {
-	long vm_rust, load_fp, put_fp, ctxsync_fp;
+	long vm_rust, load_fp, put_fp;
 };
 
 static inline struct vhe_rs_snap vhe_rs_snap(void)
@@ -76,7 +76,6 @@ static inline struct vhe_rs_snap vhe_rs_snap(void)
 		.vm_rust = vhe_rs_stat("vm_rust"),
 		.load_fp = vhe_rs_stat("load_fp"),
 		.put_fp = vhe_rs_stat("put_fp"),
-		.ctxsync_fp = vhe_rs_stat("ctxsync_fp"),
 	};
 }
 

@@ -364,6 +364,40 @@ named_reads! {
 }
 
 #[cfg(target_arch = "aarch64")]
+impl Cpu {
+    /// `arch_local_irq_save()` without pseudo-NMI (`asm/irqflags.h`): DAIF,
+    /// then IRQs and FIQs masked (`msr daifset, #3`) unless IRQs already
+    /// were. Returns the DAIF to give [`Cpu::local_irq_restore`].
+    ///
+    /// # Safety
+    ///
+    /// The kernel masks interrupts through DAIF (no `CONFIG_ARM64_PSEUDO_NMI`,
+    /// no IRQ-flag tracing wanted); the caller restores the flags on this CPU.
+    #[inline(always)]
+    pub unsafe fn local_irq_save(&mut self, irq_bit: u64) -> u64 {
+        let flags = self.daif();
+        if flags & irq_bit == 0 {
+            // SAFETY: masks IRQs and FIQs on this CPU (the caller's contract);
+            // a compiler barrier, as the C's `barrier()`s around it.
+            unsafe { core::arch::asm!("msr daifset, #3", options(nostack, preserves_flags)) }
+        }
+        flags
+    }
+
+    /// `arch_local_irq_restore(flags)` without pseudo-NMI: DAIF = `flags`.
+    ///
+    /// # Safety
+    ///
+    /// `flags` is what [`Cpu::local_irq_save`] returned on this CPU.
+    #[inline(always)]
+    pub unsafe fn local_irq_restore(&mut self, flags: u64) {
+        // SAFETY: restores the caller's saved mask (the caller's contract); a
+        // compiler barrier, as the C's `barrier()`s around it.
+        unsafe { core::arch::asm!("msr daif, {0}", in(reg) flags, options(nostack, preserves_flags)) }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
 impl RegAccess for Cpu {
     #[inline(always)]
     fn read_raw<R: SysReg>(&mut self) -> u64 {

@@ -6,7 +6,7 @@
 //! an adapter, [`vcpu_callback`] or [`vm_callback`], instantiated for a safe
 //! step declared with `steps!`, in the manner of `rust/kernel/net/phy.rs`.
 
-use super::glue::{self, Stat};
+use super::glue::{self, Cap, Stat};
 use super::host::{self, Hook};
 use super::host_data::HOST_DATA;
 use super::stats::{self, STATS};
@@ -104,10 +104,16 @@ fn ctx(vcpu: &Vcpu) -> StepCtx<'_> {
     unsafe { StepCtx::new(vcpu) }
 }
 
-/// The context of `vcpu_load`/`vcpu_put` (see [`StepCtx::for_load`]).
+/// The context of `vcpu_load` (see [`StepCtx::for_load`]).
 fn load_ctx(vcpu: &Vcpu) -> StepCtx<'_> {
     // SAFETY: as for `ctx`.
     unsafe { StepCtx::for_load(vcpu) }
+}
+
+/// The context of `vcpu_put` (see [`StepCtx::for_loaded`]).
+fn put_ctx(vcpu: &Vcpu) -> StepCtx<'_> {
+    // SAFETY: as for `ctx`.
+    unsafe { StepCtx::for_loaded(vcpu) }
 }
 
 /// This CPU's registers, for the step whose context is `_step` (which only a
@@ -143,13 +149,12 @@ steps! {
 
     /// `load_fp` (`kvm_arch_vcpu_load_fp()`), preemption disabled.
     vcpu LoadFp(vcpu) {
-        // SAFETY: reads a final capability.
-        if !unsafe { glue::vhe_rs_system_supports_fpsimd() } {
+        let mut c = ctx(vcpu);
+        if !c.has_cap(Cap::Fpsimd) {
             return;
         }
         // As `kvm_arch_vcpu_load_fp()`: a vCPU thread has an mm.
         task::bug_on_no_mm();
-        let mut c = ctx(vcpu);
         c.count(Stat::LoadFp);
         fp::load(&mut c)
     }
@@ -157,7 +162,6 @@ steps! {
     /// `ctxflush_fp` (`kvm_arch_vcpu_ctxflush_fp()`), IRQs off.
     vcpu CtxflushFp(vcpu) {
         let mut c = ctx(vcpu);
-        c.count(Stat::CtxflushFp);
         if fp::ctxflush(&mut c) {
             c.count(Stat::CtxflushForeign);
         }
@@ -170,7 +174,6 @@ steps! {
             stats::report(Stat::CtxsyncIrqsOn);
         }
         let mut c = ctx(vcpu);
-        c.count(Stat::CtxsyncFp);
         if fp::ctxsync(&mut c) {
             c.count(Stat::CtxsyncBind);
         }
@@ -200,7 +203,7 @@ steps! {
 
     /// `vcpu_put` (`kvm_vcpu_put_vhe()`), preemption disabled.
     vcpu VcpuPut(vcpu) {
-        let mut c = load_ctx(vcpu);
+        let mut c = put_ctx(vcpu);
         c.count(Stat::VcpuPut);
         let mut regs = cpu(&c);
         loadput::put(&mut c, &mut regs);

@@ -74,9 +74,7 @@ c_enum! {
         VmCUnsupported = VHE_RS_STAT_VM_C_UNSUPPORTED,
         VmDestroyed = VHE_RS_STAT_VM_DESTROYED,
         LoadFp = VHE_RS_STAT_LOAD_FP,
-        CtxflushFp = VHE_RS_STAT_CTXFLUSH_FP,
         CtxflushForeign = VHE_RS_STAT_CTXFLUSH_FOREIGN,
-        CtxsyncFp = VHE_RS_STAT_CTXSYNC_FP,
         CtxsyncBind = VHE_RS_STAT_CTXSYNC_BIND,
         PutFp = VHE_RS_STAT_PUT_FP,
         PutFpSave = VHE_RS_STAT_PUT_FP_SAVE,
@@ -123,5 +121,7 @@ c_enum! {
         S1poe = VHE_RS_VCPU_S1POE,
         Mte = VHE_RS_VCPU_MTE,
         El1Is32Bit = VHE_RS_VCPU_EL1_32BIT,
+        Sve = VHE_RS_VCPU_SVE,
+        Fpmr = VHE_RS_VCPU_FPMR,
     }
 }

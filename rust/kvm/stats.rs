@@ -5,6 +5,7 @@
 
 use super::glue::{self, Stat};
 use super::percpu::{CpuOffset, PerCpu};
+use super::vcpu::VcpuFacts;
 use crate::world::sysreg_sr::Features;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -79,16 +80,6 @@ const LOADED_SVE: u64 = 1 << 62;
 /// The bit of [`PerCpuRun::loaded`] holding `kvm_has_fpmr()`.
 const LOADED_FPMR: u64 = 1 << 61;
 
-/// What `vcpu_load` records of the vCPU it loads, for its runs.
-#[derive(Clone, Copy)]
-pub(crate) struct Loaded {
-    /// Its features.
-    pub(crate) features: Features,
-    /// `vcpu_has_sve()`.
-    pub(crate) sve: bool,
-    /// `kvm_has_fpmr()` of its VM.
-    pub(crate) fpmr: bool,
-}
 
 /// This CPU's instance.
 #[inline(always)]
@@ -101,12 +92,12 @@ fn cpu_run<'a>(cpu: CpuOffset) -> &'a PerCpuRun {
 /// What `vcpu_load` recorded on `cpu` (this CPU): the loaded vCPU's features
 /// and SVE, or `None` if this module did not load it.
 #[inline(always)]
-pub(crate) fn loaded(cpu: CpuOffset) -> Option<Loaded> {
+pub(crate) fn loaded(cpu: CpuOffset) -> Option<VcpuFacts> {
     let v = cpu_run(cpu).loaded.load(Ordering::Relaxed);
     if v & LOADED == 0 {
         return None;
     }
-    Some(Loaded {
+    Some(VcpuFacts {
         features: Features::from_bits(v as u8),
         sve: v & LOADED_SVE != 0,
         fpmr: v & LOADED_FPMR != 0,
@@ -114,7 +105,7 @@ pub(crate) fn loaded(cpu: CpuOffset) -> Option<Loaded> {
 }
 
 /// Records what [`loaded`] answers on `cpu` (this CPU).
-pub(crate) fn set_loaded(cpu: CpuOffset, l: Option<Loaded>) {
+pub(crate) fn set_loaded(cpu: CpuOffset, l: Option<VcpuFacts>) {
     let v = match l {
         None => 0,
         Some(l) => {

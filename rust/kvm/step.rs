@@ -8,14 +8,14 @@ use super::host_data::HostData;
 use super::percpu::CpuOffset;
 use super::stats;
 use super::task::Task;
-use super::vcpu::{Vcpu, SYS_REGS_LEN};
+use super::vcpu::{Vcpu, VcpuFacts, SYS_REGS_LEN};
 use crate::arch::{Cpu, Value, HCRX_EL2, MDCR_EL2};
 use crate::world::fp::{FpContext, FpIllegal, FpOwner};
 use crate::world::loadput::LoadContext;
 use crate::world::stage2::{Stage2, Stage2Context};
 use crate::world::sysreg_sr::{Features, SysregContext, VcpuSlot};
 use crate::world::traps::{FgtGroup, FgtReg, HostSaved, TrapCaps, TrapContext};
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use kernel::bindings;
 
 /// Whether the host has the capability `cap`, asked of the kernel.
@@ -27,12 +27,18 @@ fn cap(cap: Cap) -> bool {
 /// The host's capabilities, read once at registration (before any step
 /// runs), one bit per [`Cap`].
 static CAPS: AtomicU32 = AtomicU32::new(0);
-const _: () = assert!(Cap::COUNT <= 32);
+
+/// A step's capabilities not snapshotted (the steps that ask few read
+/// [`CAPS`] when they ask; [`Step::read_caps`] snapshots them).
+const CAPS_UNREAD: u32 = 1 << 31;
+const _: () = assert!(Cap::COUNT < 31);
 
 /// Reads the host's capabilities into [`CAPS`]. The PMU key
 /// (`kvm_arm_pmu_available`) is only ever enabled (at PMU probe): if it is
-/// not yet, [`host_cap`] asks again until it is.
+/// not yet, [`Step::has_cap`] reads it again until it is.
 pub(crate) fn read_caps() {
+    // SAFETY: answers an address the glue's init looked up.
+    PMU_KEY.store(unsafe { glue::vhe_rs_pmu_key() } as usize, Ordering::Relaxed);
     let mut caps = 0;
     for c in Cap::ALL {
         if cap(*c) {
@@ -42,17 +48,30 @@ pub(crate) fn read_caps() {
     CAPS.store(caps, Ordering::Relaxed);
 }
 
-/// Whether the host has `c`: the capabilities read at registration, which
-/// come before any step. The PMU key may come on later (at PMU probe): that
-/// one is asked again while it is off.
+/// The address of `kvm_arm_pmu_available` (a `struct static_key_false`),
+/// from the glue at registration.
+static PMU_KEY: AtomicUsize = AtomicUsize::new(0);
+
+// `static_key_enabled()` is `atomic_read(&key->enabled) > 0`; `enabled` is the
+// first member of `struct static_key`, itself the first of `static_key_false`.
+const _: () = {
+    assert!(core::mem::offset_of!(bindings::static_key_false, key) == 0);
+    assert!(core::mem::offset_of!(bindings::static_key, enabled) == 0);
+    assert!(core::mem::size_of::<bindings::atomic_t>() == core::mem::size_of::<AtomicI32>());
+};
+
+/// `kvm_arm_support_pmu_v3()`: `static_key_enabled(&kvm_arm_pmu_available)`,
+/// read inline.
 #[inline(always)]
-pub(crate) fn host_cap(c: Cap) -> bool {
-    let caps = CAPS.load(Ordering::Relaxed);
-    if caps & (1 << c as u32) != 0 {
-        return true;
+fn pmu_key_enabled() -> bool {
+    let key = PMU_KEY.load(Ordering::Relaxed) as *mut i32;
+    if key.is_null() {
+        return false;
     }
-    // SAFETY: `vhe_rs_pmu_v3` reads the static key looked up at init.
-    c == Cap::PmuV3 && unsafe { glue::vhe_rs_pmu_v3() }
+    // SAFETY: the kernel's key, which outlives the module (set at
+    // registration, before any step); its count is an `atomic_t`, which the
+    // kernel only changes atomically.
+    unsafe { AtomicI32::from_ptr(key) }.load(Ordering::Relaxed) > 0
 }
 
 /// A step of the backend: the vCPU KVM passed, this CPU and its
@@ -70,9 +89,7 @@ pub(crate) struct Step<'a> {
     vcpu: &'a Vcpu,
     host: &'a HostData,
     cpu: CpuOffset,
-    features: Features,
-    sve: Option<bool>,
-    fpmr: Option<bool>,
+    facts: Option<VcpuFacts>,
     in_run: bool,
     caps: u32,
 }
@@ -93,27 +110,31 @@ impl<'a> Step<'a> {
             vcpu,
             host: HostData::on(cpu),
             cpu,
-            features: Features::NONE,
-            sve: None,
-            fpmr: None,
+            facts: None,
             in_run: false,
-            caps: CAPS.load(Ordering::Relaxed),
+            caps: CAPS_UNREAD,
         }
     }
 
-    /// Whether the host has `c` ([`host_cap`], from the capabilities the step
-    /// read once when it began: a register test, where the C has a static
-    /// branch).
+    /// Whether the host has `c`, from the capabilities the step read once
+    /// when it began (a register test, where the C has a static branch); the
+    /// PMU key, which may come on after registration, is read again while it
+    /// is off.
     #[inline(always)]
     pub(crate) fn has_cap(&self, c: Cap) -> bool {
-        if self.caps & (1 << c as u32) != 0 {
+        let caps = if self.caps & CAPS_UNREAD != 0 {
+            CAPS.load(Ordering::Relaxed)
+        } else {
+            self.caps
+        };
+        if caps & (1 << c as u32) != 0 {
             return true;
         }
-        // SAFETY: `vhe_rs_pmu_v3` reads the static key looked up at init.
-        c == Cap::PmuV3 && unsafe { glue::vhe_rs_pmu_v3() }
+        c == Cap::PmuV3 && pmu_key_enabled()
     }
 
-    /// The context of `vcpu_load`/`vcpu_put`, with the vCPU's features.
+    /// The context of `vcpu_load`, with what the vCPU has, asked of the
+    /// kernel ([`Vcpu::facts`]).
     ///
     /// # Safety
     ///
@@ -121,14 +142,39 @@ impl<'a> Step<'a> {
     pub(crate) unsafe fn for_load(vcpu: &'a Vcpu) -> Self {
         // SAFETY: the caller's contract.
         let mut s = unsafe { Self::new(vcpu) };
-        s.features = vcpu.features(host_cap(Cap::Ras));
+        s.read_caps();
+        s.facts = Some(vcpu.facts(s.has_cap(Cap::Ras)));
         s
     }
 
-    /// The context of the run path (`vcpu_run`): the features and SVE of
-    /// the vCPU as its `vcpu_load` on this CPU recorded them
+    /// Snapshots the capabilities: one load for a step that tests many.
+    #[inline(always)]
+    fn read_caps(&mut self) {
+        // Masked: the compiler then knows every later test uses the snapshot.
+        self.caps = CAPS.load(Ordering::Relaxed) & !CAPS_UNREAD;
+    }
+
+    /// The context of `vcpu_put` and of the run path (`vcpu_run`): what the
+    /// vCPU has as its `vcpu_load` on this CPU recorded it
     /// ([`Step::record_loaded`]), or asked of the kernel if the load was the
-    /// C's (`parts` without `sysregs`).
+    /// C's (`parts` with `run` but not `sysregs`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Step::new`].
+    #[inline(always)]
+    pub(crate) unsafe fn for_loaded(vcpu: &'a Vcpu) -> Self {
+        // SAFETY: the caller's contract.
+        let mut s = unsafe { Self::new(vcpu) };
+        s.read_caps();
+        s.facts = Some(match stats::loaded(s.cpu) {
+            Some(facts) => facts,
+            None => vcpu.facts(s.has_cap(Cap::Ras)),
+        });
+        s
+    }
+
+    /// [`Step::for_loaded`] for the run path, which may not WARN.
     ///
     /// # Safety
     ///
@@ -136,44 +182,31 @@ impl<'a> Step<'a> {
     #[inline(always)]
     pub(crate) unsafe fn for_run(vcpu: &'a Vcpu) -> Self {
         // SAFETY: the caller's contract.
-        let mut s = unsafe { Self::new(vcpu) };
+        let mut s = unsafe { Self::for_loaded(vcpu) };
         s.in_run = true;
-        match stats::loaded(s.cpu) {
-            Some(l) => {
-                s.features = l.features;
-                s.sve = Some(l.sve);
-                s.fpmr = Some(l.fpmr);
-            }
-            None => {
-                s.features = vcpu.features(host_cap(Cap::Ras));
-                s.sve = Some(vcpu.has_sve());
-            }
-        }
         s
     }
 
-    /// Records, at `vcpu_load`, what [`Step::for_run`] reads until the
+    /// What the step knows the vCPU has, or asks the kernel.
+    #[inline(always)]
+    fn facts(&self) -> VcpuFacts {
+        match self.facts {
+            Some(f) => f,
+            None => self.vcpu.facts(self.has_cap(Cap::Ras)),
+        }
+    }
+
+    /// Records, at `vcpu_load`, what [`Step::for_loaded`] reads until the
     /// `vcpu_put` ([`Step::forget_loaded`]): a VM's features are final once
     /// it has run, and the vCPU cannot leave this CPU in between.
     pub(crate) fn record_loaded(&self) {
-        stats::set_loaded(
-            self.cpu,
-            Some(stats::Loaded {
-                features: self.features,
-                sve: self.vcpu.has_sve(),
-                fpmr: self.vcpu.has_fpmr(),
-            }),
-        )
+        stats::set_loaded(self.cpu, self.facts)
     }
 
-    /// `kvm_has_fpmr()` of the vCPU's VM, from what the step knows or asked
-    /// of the kernel.
+    /// `kvm_has_fpmr()` of the vCPU's VM.
     #[inline(always)]
     pub(crate) fn has_fpmr(&self) -> bool {
-        match self.fpmr {
-            Some(f) => f,
-            None => self.vcpu.has_fpmr(),
-        }
+        self.facts().fpmr
     }
 
     /// At `vcpu_put`: nothing is loaded on this CPU any more.
@@ -210,8 +243,8 @@ impl<'a> Step<'a> {
     /// `vcpu_has_sve()`, from what the step knows or asked of the kernel.
     #[inline(always)]
     pub(crate) fn has_sve(&self) -> bool {
-        match self.sve {
-            Some(sve) => sve,
+        match self.facts {
+            Some(f) => f.sve,
             None => self.vcpu.has_sve(),
         }
     }
@@ -286,8 +319,12 @@ impl SysregContext for Step<'_> {
         self.host.host_ctxt().write(slot, val)
     }
 
+    #[inline(always)]
     fn features(&self) -> Features {
-        self.features
+        match self.facts {
+            Some(f) => f.features,
+            None => Features::NONE,
+        }
     }
 
     fn set_sysregs_on_cpu(&mut self, on: bool) {
@@ -295,7 +332,7 @@ impl SysregContext for Step<'_> {
     }
 
     fn workaround_1508412(&self) -> bool {
-        host_cap(Cap::Erratum1508412)
+        self.has_cap(Cap::Erratum1508412)
     }
 }
 
@@ -337,11 +374,11 @@ const _: () = {
 impl TrapContext for Step<'_> {
     fn trap_caps(&self) -> TrapCaps {
         TrapCaps {
-            pmu_v3: host_cap(Cap::PmuV3),
-            fgt: host_cap(Cap::Fgt),
-            hcx: host_cap(Cap::Hcx),
-            ampere_ac03_cpu_38: host_cap(Cap::AmpereAc03Cpu38),
-            speculative_at: host_cap(Cap::SpeculativeAt),
+            pmu_v3: self.has_cap(Cap::PmuV3),
+            fgt: self.has_cap(Cap::Fgt),
+            hcx: self.has_cap(Cap::Hcx),
+            ampere_ac03_cpu_38: self.has_cap(Cap::AmpereAc03Cpu38),
+            speculative_at: self.has_cap(Cap::SpeculativeAt),
         }
     }
 
@@ -392,7 +429,27 @@ impl LoadContext for Step<'_> {
     }
 }
 
-/// Runs `f` with IRQs disabled on this CPU (`local_irq_save`/`restore`).
+/// Runs `f` with IRQs disabled on this CPU (`local_irq_save`/`restore`),
+/// inline where the kernel masks them through DAIF and traces nothing.
+#[cfg(not(any(CONFIG_ARM64_PSEUDO_NMI, CONFIG_TRACE_IRQFLAGS)))]
+#[inline(always)]
+pub(crate) fn with_irqs_off<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: the steps run in the kernel at EL2 (VHE), on a CPU they cannot
+    // leave; DAIF is how this kernel masks IRQs (no pseudo-NMI), with no
+    // IRQ-flag tracing to do; restored below, on the same CPU.
+    let mut cpu = unsafe { Cpu::current() };
+    // SAFETY: as above.
+    let flags = unsafe { cpu.local_irq_save(u64::from(bindings::PSR_I_BIT)) };
+    let r = f();
+    // SAFETY: what `local_irq_save` returned, on this CPU.
+    unsafe { cpu.local_irq_restore(flags) };
+    r
+}
+
+/// Runs `f` with IRQs disabled on this CPU (`local_irq_save`/`restore`),
+/// through the kernel's own functions (pseudo-NMI masks through the GIC's
+/// PMR; IRQ-flag tracing has hooks to call).
+#[cfg(any(CONFIG_ARM64_PSEUDO_NMI, CONFIG_TRACE_IRQFLAGS))]
 pub(crate) fn with_irqs_off<R>(f: impl FnOnce() -> R) -> R {
     // SAFETY: disables IRQs on this CPU; restored below, on the same CPU (the
     // callers cannot migrate).

@@ -183,16 +183,10 @@ impl Vcpu {
         unsafe { glue::vhe_rs_vcpu_has_sve(self.as_ptr()) }
     }
 
-    /// `kvm_has_fpmr(vcpu->kvm)`.
-    pub(crate) fn has_fpmr(&self) -> bool {
-        // SAFETY: the vCPU is live (type invariant); the glue reads its VM's
-        // ID registers.
-        unsafe { glue::vhe_rs_vcpu_has_fpmr(self.as_ptr()) }
-    }
-
-    /// What the vCPU and its VM have, as far as the deferred registers care
-    /// (`ctxt_has_*()`, `vcpu_el1_is_32bit()`; RAS is the host's).
-    pub(crate) fn features(&self, ras: bool) -> Features {
+    /// What the vCPU and its VM have, as far as the steps care: the
+    /// deferred registers' features (`ctxt_has_*()`, `vcpu_el1_is_32bit()`;
+    /// RAS is the host's), SVE and FPMR; one call into the glue.
+    pub(crate) fn facts(&self, ras: bool) -> VcpuFacts {
         // SAFETY: the vCPU is live (type invariant); the glue asks
         // `kvm_has_feat()`-style questions of it and of final capabilities.
         let bits: u32 = unsafe { glue::vhe_rs_vcpu_features(self.as_ptr()) };
@@ -203,10 +197,16 @@ impl Vcpu {
         };
         for f in VcpuFeature::ALL {
             if bits & (1 << *f as u32) != 0 {
-                features = features.with(feature(*f));
+                if let Some(f) = feature(*f) {
+                    features = features.with(f);
+                }
             }
         }
-        features
+        VcpuFacts {
+            features,
+            sve: bits & (1 << VcpuFeature::Sve as u32) != 0,
+            fpmr: bits & (1 << VcpuFeature::Fpmr as u32) != 0,
+        }
     }
 
     /// `vcpu->arch.mdcr_el2`.
@@ -415,13 +415,28 @@ impl Vcpu {
     }
 }
 
-/// The deferred-register feature a bit of `vhe_rs_vcpu_features()` stands for.
-const fn feature(f: VcpuFeature) -> Feature {
-    match f {
+/// The deferred-register feature a bit of `vhe_rs_vcpu_features()` stands
+/// for, if it is one ([`VcpuFacts`] has the others).
+const fn feature(f: VcpuFeature) -> Option<Feature> {
+    Some(match f {
         VcpuFeature::Tcr2 => Feature::Tcr2,
         VcpuFeature::S1pie => Feature::S1pie,
         VcpuFeature::S1poe => Feature::S1poe,
         VcpuFeature::Mte => Feature::Mte,
         VcpuFeature::El1Is32Bit => Feature::El1Is32Bit,
-    }
+        VcpuFeature::Sve | VcpuFeature::Fpmr => return None,
+    })
+}
+
+/// What a vCPU and its VM have, as the steps ask it: final once the VM has
+/// run (its ID registers no longer change), so `vcpu_load` asks once and its
+/// runs and `vcpu_put` reuse the answer.
+#[derive(Clone, Copy)]
+pub(crate) struct VcpuFacts {
+    /// The deferred registers' features.
+    pub(crate) features: Features,
+    /// `vcpu_has_sve()`.
+    pub(crate) sve: bool,
+    /// `kvm_has_fpmr()` of its VM.
+    pub(crate) fpmr: bool,
 }

@@ -194,8 +194,9 @@ class PlanWriter:
         """The host kernel booted in VHE mode (every pass needs it)."""
         return self.require_log("vhe-mode", "VHE mode initialized successfully")
 
-    def load_module(self):
-        return self.sh("insmod", 60, f"insmod {MODULE}").require_log("module-loaded", "vhe_rs: loaded")
+    def load_module(self, params=""):
+        cmd = f"insmod {MODULE}" + (f" {params}" if params else "")
+        return self.sh("insmod", 60, cmd).require_log("module-loaded", "vhe_rs: loaded")
 
     def unload_module(self):
         """Its statistics, then rmmod, which must log its line."""

@@ -135,9 +135,7 @@ static const char * const stat_names[VHE_RS_NR_STATS] = {
 	[VHE_RS_STAT_VM_C_UNSUPPORTED]	= "vm_c_unsupported",
 	[VHE_RS_STAT_VM_DESTROYED]	= "vm_destroyed",
 	[VHE_RS_STAT_LOAD_FP]		= "load_fp",
-	[VHE_RS_STAT_CTXFLUSH_FP]	= "ctxflush_fp",
 	[VHE_RS_STAT_CTXFLUSH_FOREIGN]	= "ctxflush_fp_foreign",
-	[VHE_RS_STAT_CTXSYNC_FP]	= "ctxsync_fp",
 	[VHE_RS_STAT_CTXSYNC_BIND]	= "ctxsync_fp_bind_guest",
 	[VHE_RS_STAT_PUT_FP]		= "put_fp",
 	[VHE_RS_STAT_PUT_FP_SAVE]	= "put_fp_save_guest",
@@ -317,11 +315,6 @@ unsigned long vhe_rs_percpu_cpu(void)
 	return (unsigned long)&vhe_rs_cpu;
 }
 
-bool vhe_rs_system_supports_fpsimd(void)
-{
-	return system_supports_fpsimd();
-}
-
 void vhe_rs_save_and_flush_cpu_fp(void)
 {
 	hook.save_and_flush_cpu_state();
@@ -406,6 +399,10 @@ unsigned int vhe_rs_vcpu_features(struct kvm_vcpu *vcpu)
 		f |= BIT(VHE_RS_VCPU_MTE);
 	if (vcpu_el1_is_32bit(vcpu))
 		f |= BIT(VHE_RS_VCPU_EL1_32BIT);
+	if (vcpu_has_sve(vcpu))
+		f |= BIT(VHE_RS_VCPU_SVE);
+	if (kvm_has_fpmr(kvm))
+		f |= BIT(VHE_RS_VCPU_FPMR);
 	return f;
 }
 /* Reached from the run path when the vCPU was loaded by the C. */
@@ -455,10 +452,13 @@ bool vhe_rs_cap(enum vhe_rs_cap cap)
 	return false;
 }
 
-/* kvm_arm_support_pmu_v3(), through the looked-up key: it may come on after init. */
-bool vhe_rs_pmu_v3(void)
+/*
+ * The address of kvm_arm_pmu_available, the key of kvm_arm_support_pmu_v3(),
+ * which may come on after init: Rust reads its count itself.
+ */
+unsigned long vhe_rs_pmu_key(void)
 {
-	return static_key_enabled(hook.pmu_available);
+	return (unsigned long)hook.pmu_available;
 }
 
 void vhe_rs_vcpu_set_sysregs_on_cpu(struct kvm_vcpu *vcpu, bool on)

@@ -58,6 +58,8 @@ enum vhe_rs_vcpu_feature {
 	VHE_RS_VCPU_S1POE,
 	VHE_RS_VCPU_MTE,
 	VHE_RS_VCPU_EL1_32BIT,
+	VHE_RS_VCPU_SVE,
+	VHE_RS_VCPU_FPMR,
 	VHE_RS_NR_VCPU_FEATURES
 };
 
@@ -68,9 +70,7 @@ enum vhe_rs_stat {
 	VHE_RS_STAT_VM_C_UNSUPPORTED,
 	VHE_RS_STAT_VM_DESTROYED,
 	VHE_RS_STAT_LOAD_FP,
-	VHE_RS_STAT_CTXFLUSH_FP,
 	VHE_RS_STAT_CTXFLUSH_FOREIGN,
-	VHE_RS_STAT_CTXSYNC_FP,
 	VHE_RS_STAT_CTXSYNC_BIND,
 	VHE_RS_STAT_PUT_FP,
 	VHE_RS_STAT_PUT_FP_SAVE,
@@ -102,7 +102,6 @@ int vhe_rs_backend_register(const struct kvm_vhe_backend_ops *ops);
 void vhe_rs_backend_unregister(const struct kvm_vhe_backend_ops *ops);
 unsigned long vhe_rs_percpu_host_data(void);
 unsigned long vhe_rs_percpu_stats(void);
-bool vhe_rs_system_supports_fpsimd(void);
 void vhe_rs_save_and_flush_cpu_fp(void);
 void vhe_rs_bind_guest_fp(struct kvm_vcpu *vcpu);
 bool vhe_rs_vcpu_has_sve(const struct kvm_vcpu *vcpu);
@@ -112,7 +111,7 @@ bool vhe_rs_irqs_disabled(void);
 void vhe_rs_bug_no_mm(void);
 unsigned int vhe_rs_vcpu_features(struct kvm_vcpu *vcpu);
 bool vhe_rs_cap(enum vhe_rs_cap cap);
-bool vhe_rs_pmu_v3(void);
+unsigned long vhe_rs_pmu_key(void);
 void vhe_rs_vcpu_set_sysregs_on_cpu(struct kvm_vcpu *vcpu, bool on);
 void vhe_rs_vcpu_set_pmuserenr_on_cpu(struct kvm_vcpu *vcpu, bool on);
 /* What vhe_rs_vcpu_stage2() answers: the vCPU's stage-2 translation. */
