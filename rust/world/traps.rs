@@ -156,21 +156,39 @@ pub trait TrapContext {
 
 /// Whether this CPU implements the Activity Monitors (`cpu_has_amu()`: the C
 /// asks each CPU, AMU may be on some CPUs only).
+#[inline(always)]
 fn cpu_has_amu<A: RegAccess>(regs: &mut A) -> bool {
     regs.read::<ID_AA64PFR0_EL1::Reg>()
         .field(ID_AA64PFR0_EL1::AMU)
         != 0
 }
 
-/// The fine-grained trap registers this CPU has.
-fn fgt_regs<A: RegAccess>(regs: &mut A) -> impl Iterator<Item = &'static Fgt> {
-    let amu = cpu_has_amu(regs);
-    FGT.iter()
-        .filter(move |f| amu || f.reg != FgtReg::HAFGRTR_EL2)
+/// Whether `f` is one of the registers `__activate_fgt()`/`__deactivate_fgt()`
+/// move on a CPU with (`amu`) or without AMU: HAFGRTR_EL2 only with AMU.
+#[inline(always)]
+fn fgt_applies(f: &Fgt, amu: bool) -> bool {
+    amu || f.reg != FgtReg::HAFGRTR_EL2
+}
+
+/// Runs the closure-like `$body` for each entry of [`FGT`] in order, unrolled
+/// as the C's `__activate_fgt()` lines are: each entry is a constant, so its
+/// register, group and masks fold into the code (a loop over the table costs
+/// a table walk and a dispatch per register at every load and put).
+macro_rules! unrolled_fgt {
+    (|$f:ident| $body:expr) => {{
+        const _: () = assert!(FGT.len() == 6, "unrolled_fgt! lists FGT's entries");
+        { let $f: &Fgt = &FGT[0]; $body }
+        { let $f: &Fgt = &FGT[1]; $body }
+        { let $f: &Fgt = &FGT[2]; $body }
+        { let $f: &Fgt = &FGT[3]; $body }
+        { let $f: &Fgt = &FGT[4]; $body }
+        { let $f: &Fgt = &FGT[5]; $body }
+    }};
 }
 
 /// Extra trap bits the host's errata require in `reg`: Ampere AC03_CPU_38
 /// needs guest writes to TCR_EL1 trapped (HFGWTR_EL2.TCR_EL1).
+#[inline(always)]
 fn errata_set(caps: TrapCaps, reg: FgtReg) -> u64 {
     if caps.ampere_ac03_cpu_38 && reg == FgtReg::HFGWTR_EL2 {
         HFGWTR_EL2::TCR_EL1::SET.value()
@@ -182,6 +200,7 @@ fn errata_set(caps: TrapCaps, reg: FgtReg) -> u64 {
 /// What `fgt` must hold for the VM: the register's "no trap" value with the
 /// VM's UNDEF bits (`compute_undef_clr_set()`) and the errata bits applied, or
 /// `None` if nothing is to be trapped and the host's value can stay.
+#[inline(always)]
 pub fn fgt_value(fgt: &Fgt, fgu: u64, extra_set: u64) -> Option<u64> {
     let set = (fgu & fgt.mask) | extra_set;
     let clr = fgu & fgt.nmask;
@@ -220,13 +239,14 @@ pub fn activate<C: TrapContext, A: RegAccess>(ctx: &mut C, regs: &mut A) {
     }
 
     if caps.fgt {
-        for f in fgt_regs(regs) {
+        let amu = cpu_has_amu(regs);
+        unrolled_fgt!(|f| if fgt_applies(f, amu) {
             let host = f.reg.read(regs);
             ctx.set_host_saved(HostSaved::Fgt(f.reg), host);
             if let Some(v) = fgt_value(f, ctx.fgu(f.group), errata_set(caps, f.reg)) {
                 f.reg.write(regs, v);
             }
-        }
+        });
     }
 }
 
@@ -248,11 +268,12 @@ pub fn deactivate<C: TrapContext, A: RegAccess>(ctx: &mut C, regs: &mut A) {
     }
 
     if caps.fgt {
-        for f in fgt_regs(regs) {
+        let amu = cpu_has_amu(regs);
+        unrolled_fgt!(|f| if fgt_applies(f, amu) {
             // Only what activate() changed goes back (`__deactivate_fgt()`).
             if ctx.fgu(f.group) != 0 || errata_set(caps, f.reg) != 0 {
                 f.reg.write(regs, ctx.host_saved(HostSaved::Fgt(f.reg)));
             }
-        }
+        });
     }
 }
