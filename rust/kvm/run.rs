@@ -22,7 +22,6 @@
 
 use super::glue::{self, Cap, Stat};
 use super::percpu::{CpuOffset, PerCpu};
-use super::stats;
 use super::step::Step;
 use super::vcpu::Vcpu;
 use crate::arch::{
@@ -261,7 +260,7 @@ impl FixupContext for Step<'_> {
     ) -> bool {
         let handled = handlers::handle(self, regs, handler, esr, exit_code);
         if handled {
-            stats::count_exit(self.cpu(), esr.ec_raw(), true);
+            self.count_exit(esr.ec_raw(), true);
         }
         handled
     }
@@ -407,7 +406,7 @@ pub(crate) fn vcpu_run(vcpu: &Vcpu) -> c_int {
     let code = exit.code();
     if exit == ExitCode::TRAP {
         let ec = Esr::new(Value::from_raw(vcpu.fault_esr())).ec_raw();
-        stats::count_exit(c.cpu(), ec, false);
+        c.count_exit(ec, false);
     } else if code == ExitCode::IRQ {
         c.count(Stat::ExitIrq);
     } else if code == ExitCode::EL1_SERROR || exit.serror_pending() {

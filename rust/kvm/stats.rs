@@ -83,48 +83,49 @@ const LOADED_FPMR: u64 = 1 << 61;
 
 /// This CPU's instance.
 #[inline(always)]
-fn cpu_run<'a>(cpu: CpuOffset) -> &'a PerCpuRun {
+pub(crate) fn cpu_run<'a>(cpu: CpuOffset) -> &'a PerCpuRun {
     // SAFETY: the glue's per-CPU variable outlives the module (`PerCpu`
     // invariant) and is only accessed atomically; `cpu` is this CPU's.
     unsafe { &*CPU_RUN.on(cpu) }
 }
 
-/// What `vcpu_load` recorded on `cpu` (this CPU): the loaded vCPU's features
-/// and SVE, or `None` if this module did not load it.
-#[inline(always)]
-pub(crate) fn loaded(cpu: CpuOffset) -> Option<VcpuFacts> {
-    let v = cpu_run(cpu).loaded.load(Ordering::Relaxed);
-    if v & LOADED == 0 {
-        return None;
-    }
-    Some(VcpuFacts {
-        features: Features::from_bits(v as u8),
-        sve: v & LOADED_SVE != 0,
-        fpmr: v & LOADED_FPMR != 0,
-    })
-}
-
-/// Records what [`loaded`] answers on `cpu` (this CPU).
-pub(crate) fn set_loaded(cpu: CpuOffset, l: Option<VcpuFacts>) {
-    let v = match l {
-        None => 0,
-        Some(l) => {
-            LOADED
-                | if l.sve { LOADED_SVE } else { 0 }
-                | if l.fpmr { LOADED_FPMR } else { 0 }
-                | u64::from(l.features.bits())
+impl PerCpuRun {
+    /// What `vcpu_load` recorded on this CPU (whose instance this is): the
+    /// loaded vCPU's facts, or `None` if this module did not load it.
+    #[inline(always)]
+    pub(crate) fn loaded(&self) -> Option<VcpuFacts> {
+        let v = self.loaded.load(Ordering::Relaxed);
+        if v & LOADED == 0 {
+            return None;
         }
-    };
-    cpu_run(cpu).loaded.store(v, Ordering::Relaxed)
-}
+        Some(VcpuFacts {
+            features: Features::from_bits(v as u8),
+            sve: v & LOADED_SVE != 0,
+            fpmr: v & LOADED_FPMR != 0,
+        })
+    }
 
-/// Counts an exit of class `ec` on `cpu` (this CPU): dealt with at EL2
-/// (`el2`) or returned to the host.
-#[inline(always)]
-pub(crate) fn count_exit(cpu: CpuOffset, ec: u64, el2: bool) {
-    let c = cpu_run(cpu);
-    let a = if el2 { &c.exits_el2 } else { &c.exits_host };
-    if let Some(n) = a.get(ec as usize) {
-        n.store(n.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    /// Records what [`PerCpuRun::loaded`] answers.
+    pub(crate) fn set_loaded(&self, l: Option<VcpuFacts>) {
+        let v = match l {
+            None => 0,
+            Some(l) => {
+                LOADED
+                    | if l.sve { LOADED_SVE } else { 0 }
+                    | if l.fpmr { LOADED_FPMR } else { 0 }
+                    | u64::from(l.features.bits())
+            }
+        };
+        self.loaded.store(v, Ordering::Relaxed)
+    }
+
+    /// Counts an exit of class `ec`: dealt with at EL2 (`el2`) or returned
+    /// to the host.
+    #[inline(always)]
+    pub(crate) fn count_exit(&self, ec: u64, el2: bool) {
+        let a = if el2 { &self.exits_el2 } else { &self.exits_host };
+        if let Some(n) = a.get(ec as usize) {
+            n.store(n.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        }
     }
 }

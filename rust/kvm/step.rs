@@ -6,7 +6,7 @@
 use super::glue::{self, Cap, Stat};
 use super::host_data::HostData;
 use super::percpu::CpuOffset;
-use super::stats;
+use super::stats::{self, PerCpuRun};
 use super::task::Task;
 use super::vcpu::{Vcpu, VcpuFacts, SYS_REGS_LEN};
 use crate::arch::{Cpu, Value, HCRX_EL2, MDCR_EL2};
@@ -90,6 +90,7 @@ pub(crate) struct Step<'a> {
     host: &'a HostData,
     cpu: CpuOffset,
     facts: Option<VcpuFacts>,
+    run: Option<&'a PerCpuRun>,
     in_run: bool,
     caps: u32,
 }
@@ -111,6 +112,7 @@ impl<'a> Step<'a> {
             host: HostData::on(cpu),
             cpu,
             facts: None,
+            run: None,
             in_run: false,
             caps: CAPS_UNREAD,
         }
@@ -167,7 +169,9 @@ impl<'a> Step<'a> {
         // SAFETY: the caller's contract.
         let mut s = unsafe { Self::new(vcpu) };
         s.read_caps();
-        s.facts = Some(match stats::loaded(s.cpu) {
+        let run = stats::cpu_run(s.cpu);
+        s.run = Some(run);
+        s.facts = Some(match run.loaded() {
             Some(facts) => facts,
             None => vcpu.facts(s.has_cap(Cap::Ras)),
         });
@@ -200,7 +204,23 @@ impl<'a> Step<'a> {
     /// `vcpu_put` ([`Step::forget_loaded`]): a VM's features are final once
     /// it has run, and the vCPU cannot leave this CPU in between.
     pub(crate) fn record_loaded(&self) {
-        stats::set_loaded(self.cpu, self.facts)
+        self.run_state().set_loaded(self.facts)
+    }
+
+    /// This CPU's run-path state.
+    #[inline(always)]
+    fn run_state(&self) -> &'a PerCpuRun {
+        match self.run {
+            Some(r) => r,
+            None => stats::cpu_run(self.cpu),
+        }
+    }
+
+    /// Counts an exit of class `ec`, dealt with at EL2 (`el2`) or returned
+    /// to the host.
+    #[inline(always)]
+    pub(crate) fn count_exit(&self, ec: u64, el2: bool) {
+        self.run_state().count_exit(ec, el2)
     }
 
     /// `kvm_has_fpmr()` of the vCPU's VM.
@@ -211,7 +231,7 @@ impl<'a> Step<'a> {
 
     /// At `vcpu_put`: nothing is loaded on this CPU any more.
     pub(crate) fn forget_loaded(&self) {
-        stats::set_loaded(self.cpu, None)
+        self.run_state().set_loaded(None)
     }
 
     /// The vCPU.
