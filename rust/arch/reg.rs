@@ -393,7 +393,9 @@ impl Cpu {
     pub unsafe fn local_irq_restore(&mut self, flags: u64) {
         // SAFETY: restores the caller's saved mask (the caller's contract); a
         // compiler barrier, as the C's `barrier()`s around it.
-        unsafe { core::arch::asm!("msr daif, {0}", in(reg) flags, options(nostack, preserves_flags)) }
+        unsafe {
+            core::arch::asm!("msr daif, {0}", in(reg) flags, options(nostack, preserves_flags))
+        }
     }
 }
 

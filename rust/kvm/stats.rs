@@ -80,7 +80,6 @@ const LOADED_SVE: u64 = 1 << 62;
 /// The bit of [`PerCpuRun::loaded`] holding `kvm_has_fpmr()`.
 const LOADED_FPMR: u64 = 1 << 61;
 
-
 /// This CPU's instance.
 #[inline(always)]
 pub(crate) fn cpu_run<'a>(cpu: CpuOffset) -> &'a PerCpuRun {
@@ -123,7 +122,11 @@ impl PerCpuRun {
     /// to the host.
     #[inline(always)]
     pub(crate) fn count_exit(&self, ec: u64, el2: bool) {
-        let a = if el2 { &self.exits_el2 } else { &self.exits_host };
+        let a = if el2 {
+            &self.exits_el2
+        } else {
+            &self.exits_host
+        };
         if let Some(n) = a.get(ec as usize) {
             n.store(n.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         }

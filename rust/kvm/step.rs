@@ -38,7 +38,10 @@ const _: () = assert!(Cap::COUNT < 31);
 /// not yet, [`Step::has_cap`] reads it again until it is.
 pub(crate) fn read_caps() {
     // SAFETY: answers an address the glue's init looked up.
-    PMU_KEY.store(unsafe { glue::vhe_rs_pmu_key() } as usize, Ordering::Relaxed);
+    PMU_KEY.store(
+        unsafe { glue::vhe_rs_pmu_key() } as usize,
+        Ordering::Relaxed,
+    );
     let mut caps = 0;
     for c in Cap::ALL {
         if cap(*c) {

@@ -177,12 +177,30 @@ fn fgt_applies(f: &Fgt, amu: bool) -> bool {
 macro_rules! unrolled_fgt {
     (|$f:ident| $body:expr) => {{
         const _: () = assert!(FGT.len() == 6, "unrolled_fgt! lists FGT's entries");
-        { let $f: &Fgt = &FGT[0]; $body }
-        { let $f: &Fgt = &FGT[1]; $body }
-        { let $f: &Fgt = &FGT[2]; $body }
-        { let $f: &Fgt = &FGT[3]; $body }
-        { let $f: &Fgt = &FGT[4]; $body }
-        { let $f: &Fgt = &FGT[5]; $body }
+        {
+            let $f: &Fgt = &FGT[0];
+            $body
+        }
+        {
+            let $f: &Fgt = &FGT[1];
+            $body
+        }
+        {
+            let $f: &Fgt = &FGT[2];
+            $body
+        }
+        {
+            let $f: &Fgt = &FGT[3];
+            $body
+        }
+        {
+            let $f: &Fgt = &FGT[4];
+            $body
+        }
+        {
+            let $f: &Fgt = &FGT[5];
+            $body
+        }
     }};
 }
 

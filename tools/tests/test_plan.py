@@ -108,7 +108,7 @@ class MkplanTest(unittest.TestCase):
 class BenchPlanTest(unittest.TestCase):
     def test_bench_plans_parse(self):
         bench = load_bench()
-        a = argparse.Namespace(quick=False, list="hvc,wfi", batches=5, scale=0.5)
+        a = argparse.Namespace(quick=False, list="hvc,wfi", batches=5, scale=0.5, parts=None)
         with tempfile.TemporaryDirectory() as d:
             for tree in ("patched", "stock"):
                 bench.write_plan(os.path.join(d, tree), a, tree, 2, 900)
@@ -119,6 +119,16 @@ class BenchPlanTest(unittest.TestCase):
         self.assertEqual(patched[1].arg, "/opt/vhe_rs_bench -r 2 -b 5 -s 0.5 -l hvc,wfi")
         self.assertEqual([s.name for s in stock], ["vhe-mode", "nomodule", "unpatched-insmod-refused",
                                                    "unpatched-insmod-message"])
+        self.assertEqual(patched[2].arg, "insmod /opt/vhe_rs.ko")
+
+    def test_bench_parts(self):
+        """--parts P loads the module with parts=P (to compare a part with C alone)."""
+        bench = load_bench()
+        a = argparse.Namespace(quick=True, list=None, batches=5, scale=0.5, parts="fp,run")
+        with tempfile.TemporaryDirectory() as d:
+            bench.write_plan(os.path.join(d, "patched"), a, "patched", 2, 900)
+            _, patched = read_plan(os.path.join(d, "patched"))
+        self.assertEqual([s.arg for s in patched if s.name == "insmod"], ["insmod /opt/vhe_rs.ko parts=fp,run"])
 
 
 class RetryFilterTest(unittest.TestCase):
