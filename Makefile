@@ -44,6 +44,8 @@ help:
 	@echo '                   upstream KVM and vhe-rs selftests on the built-in C, then with vhe_rs loaded'
 	@echo '                   (TESTS=regex runs only matching tests, e.g. TESTS=hypercalls)'
 	@echo '  make patch-check checkpatch.pl on the patch series'
+	@echo '  make soak        the FP, SVE and sysreg state tests SOAK_RUNS times each (default 200)'
+	@echo '                   in a row on vhe_rs, stopping at the first failure (not in make check)'
 	@echo '  make lint        clippy (the kernel'"'"'s CLIPPY=1 module build; cargo clippy on rust/hosttest)'
 	@echo '                   and rustfmt --check (the kernel'"'"'s .rustfmt.toml): no warning passes'
 	@echo '  make rustfmt     reformat the Rust sources (what `make lint` checks) with rustfmt'
@@ -90,6 +92,9 @@ check: $(SETUP_STAMP)
 
 bench: $(SETUP_STAMP)
 	tools/bench
+
+soak: module selftests
+	tools/check soak
 
 # Lint. Three checks; `make lint` runs each even if one before failed, and fails
 # if any did. Each is a target of its own (tools/check lint runs them one by one).
