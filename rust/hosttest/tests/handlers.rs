@@ -33,8 +33,8 @@ use common::kernel::{c_function, if_statements, read_kernel, squash, strip_comme
 use common::rng::Rng;
 use common::vcpu::{Mark, Step, Vcpu};
 use vhe_rs_hosttest::arch::{
-    consts, Ec, Esr, RegAccess, SysReg, Value, CNTPCTSS_EL0, CNTPCT_EL0, CPACR_EL1, ELR_EL2,
-    ESR_EL2, FPEXC32_EL2, HCR_EL2, SPSR_EL2, ZCR_EL12, ZCR_EL2,
+    consts, Esr, RegAccess, SysReg, Value, CNTPCTSS_EL0, CNTPCT_EL0, CPACR_EL1, ELR_EL2, ESR_EL2,
+    FPEXC32_EL2, HCR_EL2, SPSR_EL2, ZCR_EL12, ZCR_EL2,
 };
 use vhe_rs_hosttest::sim::Event;
 use vhe_rs_hosttest::world::exits::{ExitHandler, SysregStep, SYSREG_STEPS};
@@ -1529,7 +1529,6 @@ fn fpsimd_handler_cases() {
             &mut code
         ));
     }
-    let _ = Ec::FP_ASIMD;
 }
 
 // ---------------------------------------------------------------------------

@@ -20,9 +20,9 @@
 
 use std::collections::{HashSet, VecDeque};
 use vhe_rs_hosttest::arch::{
-    Ec, FieldValue, RegAccess, SysReg, Value, CNTPCTSS_EL0, CNTPCT_EL0, CNTPOFF_EL2,
-    CNTP_CVAL_EL02, CPACR_EL1, ELR_EL2, ESR_EL2, FPEXC32_EL2, HCR_EL2, SPSR_EL2, VBAR_EL1,
-    VSESR_EL2, ZCR_EL12, ZCR_EL2,
+    Ec, FieldValue, RegAccess, SysReg, CNTPCTSS_EL0, CNTPCT_EL0, CNTPOFF_EL2, CNTP_CVAL_EL02,
+    CPACR_EL1, ELR_EL2, ESR_EL2, FPEXC32_EL2, HCR_EL2, SPSR_EL2, VBAR_EL1, VSESR_EL2, ZCR_EL12,
+    ZCR_EL2,
 };
 use vhe_rs_hosttest::world::entry_traps::{self, EntryTrapCaps, TimerMap};
 use vhe_rs_hosttest::world::fixup::ExitCode;
@@ -909,14 +909,4 @@ pub fn walk(cfg: FpConfig, depth: usize) -> WalkStats {
     }
     stats.states = seen.len();
     stats
-}
-
-/// A value of `R` for a test's log (unused registers read 0).
-pub fn get_or_zero<R: SysReg>(cpu: &Cpu) -> u64 {
-    cpu.regs().get::<R>().unwrap_or(0)
-}
-
-/// A typed value.
-pub fn value<R: SysReg>(raw: u64) -> Value<R> {
-    Value::from_raw(raw)
 }

@@ -5,8 +5,10 @@
 //! [`LoadContext`]), the per-entry traps ([`EntryTrapContext`]) and the exit
 //! fixup ([`FixupContext`], with exit handlers that answer as told), the
 //! guest's PC and PSTATE ([`El2ReturnContext`]), the EL2 side of the FP
-//! switch ([`FpHypContext`]) and one run of the guest ([`RunContext`]: a
-//! scripted guest, [`GuestExit`]), which records every change of kernel state
+//! switch ([`FpHypContext`]), one run of the guest ([`RunContext`]: a
+//! scripted guest, [`GuestExit`]) and the exit handlers (`HandlerContext`,
+//! in [`super::handlers`]; with [`super::fpmodel`], a guest that uses FP and
+//! the real handlers), which records every change of kernel state
 //! it is asked for ("marks"), placed among the register accesses of its
 //! simulated CPU so that the order of both can be checked
 //! ([`Vcpu::timeline`]).
