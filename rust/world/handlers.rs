@@ -145,6 +145,13 @@ pub const A64_INSN_SIZE: u64 = 4;
 /// `arm64_mops_reset_regs()`'s `regs->pc -= 8` (two instructions).
 pub const MOPS_EPILOGUE_TO_PROLOGUE: u64 = 2 * A64_INSN_SIZE;
 
+/// `PSR_N_BIT` (`uapi/asm/ptrace.h`): `0x80000000`, an `unsigned int`, so
+/// bit 31 alone once promoted to the `u64` of `regs->pstate`. Not
+/// `consts::PSR_N_BIT`, which the generator sign-extends (the compiler prints
+/// the constant as -2147483648): with it a PSTATE with any of bits 63:32 set
+/// would read as N set.
+pub const PSR_N_BIT: u64 = consts::PSR_N_BIT & 0xffff_ffff;
+
 /// `esr_sys64_to_sysreg()` (`asm/esr.h`): the `sys_reg()` encoding of the
 /// register a trapped MSR/MRS/SYS names.
 pub const fn esr_sys64_to_sysreg(esr: Esr) -> u32 {
@@ -399,7 +406,7 @@ pub fn mops_reset_regs<C: HandlerContext>(ctx: &mut C, esr: Esr) {
         let src = ctx.pt_reg(srcreg);
         if !(option_a ^ wrong_option) {
             // Format is from Option B
-            if ctx.pstate().raw() & consts::PSR_N_BIT != 0 {
+            if ctx.pstate().raw() & PSR_N_BIT != 0 {
                 // Backward copy
                 ctx.set_pt_reg(dstreg, dst.wrapping_sub(size));
                 ctx.set_pt_reg(srcreg, src.wrapping_sub(size));

@@ -15,13 +15,20 @@
 //!   the C defines them, the capability combinations, a host CPU to load on;
 //! * [`run_c`]: the C of one run of the guest (`__kvm_vcpu_run_vhe()` and the
 //!   per-entry register moves), read from the kernel and carried out on the
-//!   model vCPU.
+//!   model vCPU;
+//! * [`cexpr`]: C integer expressions evaluated with the kernel's macros;
+//! * [`handlers`]: the exit handlers' kernel state on the model vCPU;
+//! * [`fpmodel`]: the FP register file's contents, the kernel's FP machinery
+//!   and a guest using FP/SVE, over whole runs.
 
 // Each test file is its own crate and uses only part of this.
 #![allow(dead_code)]
 
+pub mod cexpr;
 pub mod cpu;
 pub mod exits;
+pub mod fpmodel;
+pub mod handlers;
 pub mod host;
 pub mod kernel;
 pub mod rng;

@@ -5,8 +5,10 @@
 //! [`LoadContext`]), the per-entry traps ([`EntryTrapContext`]) and the exit
 //! fixup ([`FixupContext`], with exit handlers that answer as told), the
 //! guest's PC and PSTATE ([`El2ReturnContext`]), the EL2 side of the FP
-//! switch ([`FpHypContext`]) and one run of the guest ([`RunContext`]: a
-//! scripted guest, [`GuestExit`]), which records every change of kernel state
+//! switch ([`FpHypContext`]), one run of the guest ([`RunContext`]: a
+//! scripted guest, [`GuestExit`]) and the exit handlers (`HandlerContext`,
+//! in [`super::handlers`]; with [`super::fpmodel`], a guest that uses FP and
+//! the real handlers), which records every change of kernel state
 //! it is asked for ("marks"), placed among the register accesses of its
 //! simulated CPU so that the order of both can be checked
 //! ([`Vcpu::timeline`]).
@@ -21,6 +23,7 @@ use vhe_rs_hosttest::world::entry_traps::{EntryTrapCaps, EntryTrapContext, PhysT
 use vhe_rs_hosttest::world::exits::ExitHandler;
 use vhe_rs_hosttest::world::fixup::{ExitCode, FixupCaps, FixupContext};
 use vhe_rs_hosttest::world::fp::{self, FpContext, FpHypContext, FpIllegal, FpOwner};
+use vhe_rs_hosttest::world::handlers;
 use vhe_rs_hosttest::world::loadput::LoadContext;
 use vhe_rs_hosttest::world::run::RunContext;
 use vhe_rs_hosttest::world::stage2::{Stage2, Stage2Context};
@@ -30,6 +33,8 @@ use vhe_rs_hosttest::world::sysreg_sr::{
 use vhe_rs_hosttest::world::traps::{FgtGroup, HostSaved, TrapCaps, TrapContext};
 
 use super::cpu::Cpu;
+use super::fpmodel::{self, FpModel};
+use super::handlers::HandlerState;
 use super::rng::Rng;
 
 /// The groups of `kvm->arch.fgu[]`, in [`Vcpu::fgu`]'s order.
@@ -94,6 +99,18 @@ pub enum Mark {
     FpLoadGuest(bool),
     /// The vCPU's ZCR_EL1 set to this value.
     SetZcrEl1(u64),
+    /// `vcpu_set_reg(vcpu, n, val)`.
+    SetGpr(u64, u64),
+    /// `vcpu_gp_regs(vcpu)->regs[n] = val` (31: `sp`).
+    SetPtReg(u64, u64),
+    /// `__vgic_v3_perform_cpuif_access()`.
+    VgicV3CpuifAccess,
+    /// `__vgic_v2_perform_cpuif_access()`.
+    VgicV2CpuifAccess,
+    /// `__populate_fault_info()`.
+    PopulateFaultInfo,
+    /// `kvm_skip_instr32()`.
+    SkipInstr32,
 }
 
 /// One step of the merged history: a register access or a mark.
@@ -137,6 +154,12 @@ pub struct Vcpu {
     // El2ReturnContext (the PSTATE is `fixup.pstate`), FpHypContext,
     // RunContext.
     pub run: RunState,
+    // HandlerContext.
+    pub hs: HandlerState,
+    /// The FP register file's contents and the guest that uses them
+    /// ([`super::fpmodel`]): when set, the FP steps' kernel side and
+    /// `__guest_enter()` are that model's.
+    pub fpm: Option<Box<FpModel>>,
 }
 
 /// How the exit handler answers one exit of a scripted guest.
@@ -276,10 +299,13 @@ impl Vcpu {
             entry: EntryState::default(),
             fixup: FixupState::default(),
             run: RunState::default(),
+            hs: HandlerState::default(),
+            fpm: None,
         }
     }
 
-    fn mark(&mut self, m: Mark) {
+    /// Records `m` at the current point of the CPU's log.
+    pub fn mark(&mut self, m: Mark) {
         let at = self.cpu.regs().log.len();
         self.marks.push((at, m));
     }
@@ -489,8 +515,10 @@ impl FixupContext for Vcpu {
         if let Some(code) = self.fixup.new_exit_code {
             *exit_code = ExitCode::from_raw(code);
         }
-        // A scripted guest's exit answers as scripted; otherwise as told.
+        // A scripted guest's exit answers as scripted; otherwise as told, or
+        // by the real handlers.
         match self.run.current.as_ref().map(|x| x.answer) {
+            None if self.hs.real => handlers::handle(self, regs, handler, esr, exit_code),
             None => self.fixup.handled,
             Some(Answer::Handled) => true,
             Some(Answer::Exit) => false,
@@ -527,27 +555,44 @@ impl FpContext for Vcpu {
     }
     fn save_and_flush_cpu_state(&mut self) {
         self.mark(Mark::FpSaveAndFlush);
+        if let Some(m) = self.fpm.as_deref_mut() {
+            m.save_and_flush(&self.cpu);
+        }
     }
     fn bind_guest_state(&mut self) {
         self.mark(Mark::FpBindGuest);
+        if let Some(m) = self.fpm.as_deref_mut() {
+            m.bind_guest();
+        }
     }
     fn foreign_fpstate(&self) -> bool {
-        false
+        self.fpm.as_ref().is_some_and(|m| m.foreign)
     }
     fn vcpu_has_sve(&self) -> bool {
         self.entry.sve
     }
     fn illegal(&mut self, e: FpIllegal) {
         self.mark(Mark::FpIllegal(e));
+        if let Some(m) = self.fpm.as_deref_mut() {
+            m.errors
+                .push(format!("impossible FP event reported: {e:?}"));
+        }
     }
 }
 
 impl FpHypContext for Vcpu {
     fn enable_guest_fp(&mut self, sve: bool) {
         self.mark(Mark::FpEnableGuest(sve));
+        if self.fpm.is_some() {
+            fpmodel::enable_guest_fp(&mut self.cpu, sve);
+        }
     }
     fn load_guest_regs(&mut self, sve: bool) {
         self.mark(Mark::FpLoadGuest(sve));
+        let max_vq = self.run.sve_max_vq;
+        if let Some(m) = self.fpm.as_deref_mut() {
+            m.load_guest(&self.cpu, sve, max_vq);
+        }
     }
     fn vcpu_sve_max_vq(&self) -> u64 {
         self.run.sve_max_vq
@@ -577,6 +622,9 @@ impl RunContext for Vcpu {
     }
     fn guest_enter(&mut self) -> u64 {
         self.mark(Mark::GuestEnter);
+        if self.fpm.is_some() {
+            return fpmodel::guest_enter(self);
+        }
         self.run.seen.push(self.cpu.fork());
         let exit = self
             .run
