@@ -90,8 +90,11 @@ def emit_consts_c(regs, consts):
     print("int vhe_rs_consts(void);")
     print("int vhe_rs_consts(void)")
     print("{")
+    # As unsigned long long: the C's own conversion of the value to 64 bits. An
+    # unsigned int (PSR_N_BIT is 0x80000000) would otherwise reach the
+    # assembler as a 32-bit immediate and read back sign-extended.
     for x in c_names(regs, consts):
-        print(f"\tDEFINE({PREFIX}{c_key(x)}, {x});")
+        print(f"\tDEFINE({PREFIX}{c_key(x)}, (unsigned long long)({x}));")
     print("\treturn 0;")
     print("}")
 

@@ -146,11 +146,10 @@ pub const A64_INSN_SIZE: u64 = 4;
 pub const MOPS_EPILOGUE_TO_PROLOGUE: u64 = 2 * A64_INSN_SIZE;
 
 /// `PSR_N_BIT` (`uapi/asm/ptrace.h`): `0x80000000`, an `unsigned int`, so
-/// bit 31 alone once promoted to the `u64` of `regs->pstate`. Not
-/// `consts::PSR_N_BIT`, which the generator sign-extends (the compiler prints
-/// the constant as -2147483648): with it a PSTATE with any of bits 63:32 set
-/// would read as N set.
-pub const PSR_N_BIT: u64 = consts::PSR_N_BIT & 0xffff_ffff;
+/// bit 31 alone once promoted to the `u64` of `regs->pstate`. (The generator
+/// once read it back sign-extended, which made a PSTATE with any of bits 63:32
+/// set read as N set; `tests/handlers.rs` checks it against the C.)
+pub const PSR_N_BIT: u64 = consts::PSR_N_BIT;
 
 /// `esr_sys64_to_sysreg()` (`asm/esr.h`): the `sys_reg()` encoding of the
 /// register a trapped MSR/MRS/SYS names.

@@ -582,9 +582,10 @@ fn other_handlers_are_the_kernels() {
     assert_eq!(ESR_EL2::S1PTW.mask(), k.get("ESR_ELx_S1PTW"));
     assert_eq!(consts::PSR_MODE32_BIT, k.mode32);
     assert_eq!(consts::PSR_BTYPE_MASK, k.btype);
-    // Not `consts::PSR_N_BIT`: the generated constant is the C's `unsigned
-    // int` 0x80000000 sign-extended to 64 bits (see `handlers::PSR_N_BIT`).
+    // The C's `unsigned int` 0x80000000, zero-extended as C promotes it (the
+    // generator once sign-extended it).
     assert_eq!(handlers::PSR_N_BIT, k.n_bit);
+    assert_eq!(consts::PSR_N_BIT, k.n_bit);
     assert_eq!(SPSR_EL2::SS.mask(), k.ss);
     assert_eq!(ExitCode::EL1_SERROR.raw(), k.el1_serror);
     // And the step order kvm_hyp_handle_sysreg_vhe() ends with.
