@@ -175,32 +175,15 @@ fn fgt_applies(f: &Fgt, amu: bool) -> bool {
 /// register, group and masks fold into the code (a loop over the table costs
 /// a table walk and a dispatch per register at every load and put).
 macro_rules! unrolled_fgt {
-    (|$f:ident| $body:expr) => {{
-        const _: () = assert!(FGT.len() == 6, "unrolled_fgt! lists FGT's entries");
-        {
-            let $f: &Fgt = &FGT[0];
+    (|$f:ident| $body:expr) => {
+        unrolled_fgt!(@[0 1 2 3 4 5] |$f| $body)
+    };
+    (@[$($i:literal)*] |$f:ident| $body:expr) => {{
+        const _: () = assert!(FGT.len() == [$($i),*].len(), "unrolled_fgt! lists FGT's entries");
+        $({
+            let $f: &Fgt = &FGT[$i];
             $body
-        }
-        {
-            let $f: &Fgt = &FGT[1];
-            $body
-        }
-        {
-            let $f: &Fgt = &FGT[2];
-            $body
-        }
-        {
-            let $f: &Fgt = &FGT[3];
-            $body
-        }
-        {
-            let $f: &Fgt = &FGT[4];
-            $body
-        }
-        {
-            let $f: &Fgt = &FGT[5];
-            $body
-        }
+        })*
     }};
 }
 
