@@ -379,7 +379,12 @@ impl RunContext for Step<'_> {
         // are the guest's and every exception is masked; it saves the host's
         // callee-saved registers in this CPU's host context and returns
         // through the hyp vectors' `__guest_exit`.
-        unsafe { glue::vhe_rs_guest_enter(self.vcpu().as_ptr()) }
+        let exit = unsafe { glue::vhe_rs_guest_enter(self.vcpu().as_ptr()) };
+        // The deliberately broken build's fault, after the guest's first exit
+        // (through the hyp vectors): `tools/hyp-panic-test`.
+        #[cfg(vhe_rs_break_hyp)]
+        break_hyp();
+        exit
     }
 
     #[inline(always)]
@@ -418,4 +423,28 @@ pub(crate) fn vcpu_run(vcpu: &Vcpu) -> c_int {
     }
     // The C returns its u64 from a function returning int.
     exit.raw() as c_int
+}
+
+/// Where [`break_hyp`] loads from: bits \[55:48\] set, outside the input
+/// range of every translation regime (a 48- or 52-bit VA), so that nothing can
+/// map it and the load always faults (a translation fault, FAR this address).
+#[cfg(vhe_rs_break_hyp)]
+const BREAK_HYP_ADDRESS: usize = 0x00de_ad00_0000_0000;
+
+/// The deliberately broken run path, only in the variant that
+/// `tools/hyp-panic-test` builds with `KRUSTFLAGS='--cfg vhe_rs_break_hyp'`
+/// into a directory of its own (never the shipped module, whose build does
+/// not set the cfg): a data abort at EL2 in the run loop, with the guest's
+/// traps on (`entry_traps::activate`) and the hyp vectors in VBAR_EL2, which
+/// the guest's first exit came through. It must end as one in the C run path
+/// does: `kvm_unexpected_el2_exception()`, `hyp_panic()` with
+/// the vCPU from `host_ctxt->__hyp_running_vcpu` (which `vcpu_load` set), the
+/// host's state restored, `panic("HYP panic: ...")` with ESR, FAR, PAR, the
+/// vCPU.
+#[cfg(vhe_rs_break_hyp)]
+#[inline(always)]
+fn break_hyp() {
+    // SAFETY: not safe, on purpose: the load faults at EL2 and the kernel
+    // panics. Only in the throw-away test build.
+    unsafe { core::ptr::read_volatile(BREAK_HYP_ADDRESS as *const u64) };
 }

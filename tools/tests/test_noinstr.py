@@ -343,10 +343,25 @@ class Names(unittest.TestCase):
                           ("_raw_spin_lock_irqsave", "lock"), ("mutex_lock", "lock"),
                           ("rcu_read_unlock_strict", "lock"), ("schedule", "lock"), ("__might_sleep", "lock"),
                           ("__sanitizer_cov_trace_pc", "instrumentation"), ("__asan_load8", "instrumentation"),
-                          ("__stack_chk_fail", "instrumentation"), ("__fentry__", "instrumentation"),
+                          ("__sanitizer_cov_trace_cmp8", "instrumentation"),
+                          ("__sanitizer_ptr_cmp", "instrumentation"),
+                          ("__hwasan_tag_mismatch", "instrumentation"), ("__kasan_check_read", "instrumentation"),
+                          ("kasan_check_range", "instrumentation"), ("__ubsan_handle_shift_out_of_bounds",
+                                                                     "instrumentation"),
+                          ("__tsan_read8", "instrumentation"), ("__kcsan_check_access", "instrumentation"),
+                          ("__msan_metadata_ptr_for_load_8", "instrumentation"),
+                          ("__stack_chk_fail", "instrumentation"), ("__stack_chk_guard", "instrumentation"),
+                          ("_mcount", "instrumentation"), ("__fentry__", "instrumentation"),
+                          ("__cyg_profile_func_enter", "instrumentation"),
+                          ("__cyg_profile_func_exit", "instrumentation"),
+                          ("__llvm_gcov_ctr.12", "instrumentation"), ("__llvm_gcov_ctr_section", "instrumentation"),
+                          ("__gcov_merge_add", "instrumentation"), ("llvm_gcda_emit_arcs", "instrumentation"),
+                          ("__profc_vhe_rs_guest_enter", "instrumentation"),
+                          ("__llvm_profile_instrument_target", "instrumentation"),
                           ("trace_kvm_exit", "instrumentation"), ("__cfi_check", "instrumentation")]:
             self.assertEqual(nc.forbidden([name]), cat, name)
-        for name in ["vhe_rs_cap", "static_key_count", "memcpy", "fpsimd_bind_state_to_cpu",
+        for name in ["vhe_rs_cap", "static_key_count", "memcpy", "fpsimd_bind_state_to_cpu", ".bss", ".rodata",
+                     "vhe_rs_stats", "__stack_chk_guard_offset_not", "kvm_host_data",
                      "vhe::kvm::entry::vcpu_callback::<vhe::kvm::entry::CtxsyncFp>"]:
             self.assertIsNone(nc.forbidden([name]), name)
 
@@ -360,6 +375,240 @@ class Names(unittest.TestCase):
         self.assertFalse(ok)
         self.assertIn("#   panic: vhe::kvm::entry::vcpu_callback::<vhe::kvm::entry::CtxflushFp>: calls "
                       "core::panicking::panic_const::panic_const_add_overflow, forbidden (panic)", out)
+
+
+def ref(insn, reloc, sym):
+    return (insn, f"{reloc} {sym}")
+
+
+class Instrumentation(unittest.TestCase):
+    """Hooks called, instrumentation data referenced, ftrace records."""
+
+    HOOKS = ["__sanitizer_cov_trace_pc", "__asan_store8", "__hwasan_load4_noabort", "__kasan_check_write",
+             "__ubsan_handle_shift_out_of_bounds", "__kcsan_check_access", "__tsan_func_entry", "__stack_chk_fail",
+             "_mcount", "__fentry__", "__cyg_profile_func_enter"]
+
+    def test_each_hook_call_fails(self):
+        for hook in self.HOOKS:
+            text = disasm(("root", PROLOGUE + [call("helper")] + EPILOGUE),
+                          ("helper", ["cbz x0, @helper+0x8", call(hook), "ret"]))
+            ok, res, out = run_check(text, ["^root$"], leave=[(".", "anything outside")])
+            self.assertFalse(ok, hook)
+            self.assertEqual([o[0] for o in res.offences], ["instrumentation"], hook)
+            self.assertIn(f"calls {hook}, forbidden (instrumentation)", out)
+            self.assertIn("#   instrumentation: root -> helper: calls", out)
+
+    def test_stack_guard_reference(self):
+        # -fstack-protector with a global guard: __stack_chk_guard is loaded,
+        # never branched to.
+        text = disasm(("root", PROLOGUE + [ref("adrp x8, 0x0", "R_AARCH64_ADR_PREL_PG_HI21", "__stack_chk_guard"),
+                                           ref("ldr x8, [x8]", "R_AARCH64_LDST64_ABS_LO12_NC", "__stack_chk_guard"),
+                                           "str x8, [sp, #0x8]"] + EPILOGUE))
+        ok, res, out = run_check(text, ["^root$"])
+        self.assertFalse(ok)
+        self.assertEqual([(o[0], o[2], o[4]) for o in res.offences],
+                         [("instrumentation", "references __stack_chk_guard, forbidden (instrumentation)", 1)])
+        self.assertIn("#   instrumentation: root: references __stack_chk_guard, forbidden (instrumentation) "
+                      "[.text+0x8 and 1 more]", out)
+
+    def test_coverage_counter_reference(self):
+        # Clang's gcov/PGO counters: local data of the module, incremented in place.
+        text = disasm(("root", [ref("adrp x9, 0x0", "R_AARCH64_ADR_PREL_PG_HI21", "__llvm_gcov_ctr.3"),
+                                "ldr x10, [x9]", "add x10, x10, #1", "str x10, [x9]", "ret"]))
+        ok, res, _ = run_check(text, ["^root$"])
+        self.assertFalse(ok)
+        self.assertEqual([o[2] for o in res.offences], ["references __llvm_gcov_ctr.3, forbidden (instrumentation)"])
+
+    def test_counter_through_a_section_symbol(self):
+        # As the linked .ko has them: `.bss+0x208`, named by the symbol table.
+        text = disasm(("root", [ref("adrp x8, 0x0", "R_AARCH64_ADR_PREL_PG_HI21", ".bss+0x208"),
+                                ref("ldr x9, [x8]", "R_AARCH64_LDST64_ABS_LO12_NC", ".bss+0x208"),
+                                ref("adrp x10, 0x0", "R_AARCH64_ADR_PREL_PG_HI21", ".bss+0x4c0"), "ret"]))
+        symtab = """
+0000000000000000 l    d  .bss	0000000000000000 .bss
+0000000000000200 l     O .bss	0000000000000010 __llvm_gcov_ctr.2
+00000000000004c0 l     O .bss	0000000000000020 run_hooks
+"""
+        ok, res, _ = run_check(text, ["^root$"], symtab=symtab)
+        self.assertFalse(ok)
+        self.assertEqual([(o[2], o[4]) for o in res.offences],
+                         [("references __llvm_gcov_ctr.2, forbidden (instrumentation)", 1)])
+
+    def test_forbidden_function_address(self):
+        text = disasm(("root", PROLOGUE + [ref("adrp x1, 0x0", "R_AARCH64_ADR_PREL_PG_HI21", "_printk"),
+                                           ref("add x1, x1, #0x0", "R_AARCH64_ADD_ABS_LO12_NC", "_printk")]
+                       + EPILOGUE))
+        ok, res, _ = run_check(text, ["^root$"])
+        self.assertFalse(ok)
+        self.assertEqual([o[0] for o in res.offences], ["print"])
+
+    def test_harmless_references_pass(self):
+        text = disasm(("root", [ref("adrp x8, 0x0", "R_AARCH64_ADR_PREL_PG_HI21", "vhe_rs_stats"),
+                                ref("ldr x8, [x8]", "R_AARCH64_LDST64_ABS_LO12_NC", ".bss+0x10"),
+                                ref("adrp x9, 0x0", "R_AARCH64_ADR_PREL_PG_HI21", "run_hooks"), "ret"]))
+        ok, res, out = run_check(text, ["^root$"])
+        self.assertTrue(ok, out)
+
+    # root (reachable) and other (not), each with -fpatchable-function-entry's
+    # nops; the records point at them.
+    # The two nops at root+0x10 are leaf's, =4,2's before its entry.
+    FTRACE_TEXT = disasm(("root", ["nop", "nop", call("leaf"), "ret", "nop", "nop"]),
+                         ("leaf", ["nop", "nop", "ret"]),
+                         ("other", ["nop", "nop", "ret"]))
+    # The symbol table: root's size leaves the two nops out.
+    SYMTAB = """
+0000000000000000 g     F .text	0000000000000010 root
+0000000000000018 g     F .text	000000000000000c leaf
+0000000000000024 g     F .text	000000000000000c other
+"""
+
+    @staticmethod
+    def relocs(table, *targets):
+        rows = "".join(f"{8 * n:016x} R_AARCH64_ABS64          {t}\n" for n, t in enumerate(targets))
+        return f"\nRELOCATION RECORDS FOR [{table}]:\nOFFSET           TYPE                     VALUE\n{rows}"
+
+    def test_patchable_entry_of_a_reachable_function(self):
+        ok, res, out = run_check(self.FTRACE_TEXT, ["^root$"],
+                                 relocs=self.relocs("__patchable_function_entries", ".text", ".text+0x24"))
+        self.assertFalse(ok)
+        self.assertEqual([(o[0], nc.path(res, o[1]), o[2]) for o in res.offences],
+                         [("instrumentation", "root",
+                           "has an ftrace record (__patchable_function_entries entry for .text+0x0)")])
+        self.assertIn("#   instrumentation: root: has an ftrace record", out)
+
+    def test_patchable_entry_before_the_entry(self):
+        # -fpatchable-function-entry=4,2: the record points 2 instructions
+        # before leaf's symbol (in the range of no function, or of the one before).
+        for symtab in ("", self.SYMTAB):
+            for sym in (".text+0x10", "leaf-0x8"):
+                ok, res, _ = run_check(self.FTRACE_TEXT, ["^root$"], symtab=symtab,
+                                       relocs=self.relocs("__patchable_function_entries", sym))
+                self.assertFalse(ok, sym)
+                self.assertEqual([nc.path(res, o[1]) for o in res.offences], ["root -> leaf"], sym)
+
+    def test_record_of_an_unreachable_function_passes(self):
+        ok, _, out = run_check(self.FTRACE_TEXT, ["^root$"],
+                               relocs=self.relocs("__patchable_function_entries", "other"))
+        self.assertTrue(ok, out)
+
+    def test_mcount_loc(self):
+        # recordmcount: the address of the `bl _mcount` (here the call is not
+        # reached through a relocation, only the record tells).
+        ok, res, _ = run_check(self.FTRACE_TEXT, ["^root$"], relocs=self.relocs("__mcount_loc", ".text+0x1c"))
+        self.assertFalse(ok)
+        self.assertEqual([(nc.path(res, o[1]), o[2]) for o in res.offences],
+                         [("root -> leaf", "has an ftrace record (__mcount_loc entry for .text+0x1c)")])
+
+
+class NoKprobe(unittest.TestCase):
+    """nokprobe: every function of the module a set reaches is NOKPROBE_SYMBOL'd."""
+
+    TEXT = disasm(("vhe_rs_vcpu_run", PROLOGUE + [call("vhe_rs_guest_enter"), call("helper")] + EPILOGUE),
+                  ("vhe_rs_guest_enter", ["ret"]),
+                  ("helper", ["ret"]),
+                  ("unreached", ["ret"]))
+    GLUE = """\
+int vhe_rs_vcpu_run(struct kvm_vcpu *vcpu);
+NOKPROBE_SYMBOL(vhe_rs_vcpu_run);
+u64 vhe_rs_guest_enter(struct kvm_vcpu *vcpu) { return 0; }
+NOKPROBE_SYMBOL( vhe_rs_guest_enter );
+"""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        os.makedirs(os.path.join(self.dir.name, "glue"))
+
+    def write(self, text, name="glue/backend.c"):
+        with open(os.path.join(self.dir.name, name), "w") as f:
+            f.write(text)
+
+    def check(self, text=None, globs=("glue/*.c",), **kw):
+        text = text or self.TEXT
+        mod = nc.Module(text, **kw)
+        rs = nc.RootSet("t", ["^vhe_rs_vcpu_run$"], nokprobe=list(globs))
+        res = nc.check(mod, rs, self.dir.name)
+        out = io.StringIO()
+        ok = nc.report(mod, rs, res, 1, False, out)
+        return ok, res, out.getvalue()
+
+    def test_all_named_passes(self):
+        self.write(self.GLUE + "void helper(void) {}\nNOKPROBE_SYMBOL(helper);\n")
+        ok, res, out = self.check()
+        self.assertTrue(ok, out)
+        self.assertIn("#   nokprobe: 3 functions of the module reached, each to be named in a NOKPROBE_SYMBOL() of "
+                      "glue/*.c; the object has no _kprobe_blacklist section (CONFIG_KPROBES off: "
+                      "NOKPROBE_SYMBOL() is empty), so checked on the source only", out)
+
+    def test_a_reachable_function_without_nokprobe_fails(self):
+        # One in a comment does not count; the unreached one need not be.
+        self.write(self.GLUE + "/* NOKPROBE_SYMBOL(helper); */\n// NOKPROBE_SYMBOL(helper);\n")
+        ok, res, out = self.check()
+        self.assertFalse(ok)
+        self.assertEqual([(o[0], nc.path(res, o[1]), o[2]) for o in res.offences],
+                         [("kprobe", "vhe_rs_vcpu_run -> helper",
+                           "not kprobe-blacklisted: no NOKPROBE_SYMBOL(helper) in glue/*.c")])
+        self.assertIn("not ok 1 - t: 1 offence", out)
+
+    def test_sources_across_files(self):
+        self.write(self.GLUE)
+        self.write("NOKPROBE_SYMBOL(helper);\n", "glue/other.c")
+        ok, _, out = self.check()
+        self.assertTrue(ok, out)
+        ok, _, _ = self.check(globs=("glue/backend.c",))
+        self.assertFalse(ok)
+
+    def test_no_source_fails(self):
+        ok, res, out = self.check(globs=("nowhere/*.c",))
+        self.assertFalse(ok)
+        self.assertIn("nokprobe: no source file matches nowhere/*.c", out)
+
+    def test_a_rust_function_gets_a_hint(self):
+        rust = "_RNvNtNtCsdO40NySvFJx_3vhe3kvm3run9not_inlined"
+        text = disasm(("vhe_rs_vcpu_run", PROLOGUE + [call(rust)] + EPILOGUE), (rust, ["ret"]))
+        self.write(self.GLUE)
+        ok, res, out = self.check(text)
+        self.assertFalse(ok)
+        self.assertIn("make it #[inline(always)] into the root", res.offences[0][2])
+
+    BLACKLIST = """
+RELOCATION RECORDS FOR [_kprobe_blacklist]:
+OFFSET           TYPE                     VALUE
+0000000000000000 R_AARCH64_ABS64          vhe_rs_vcpu_run
+0000000000000008 R_AARCH64_ABS64          .text+0x18
+"""
+
+    def test_the_blacklist_section_must_cover_them(self):
+        # All three named in the source; the object's table has the first two.
+        self.write(self.GLUE + "NOKPROBE_SYMBOL(helper);\n")
+        ok, res, out = self.check(relocs=self.BLACKLIST)
+        self.assertFalse(ok)
+        self.assertEqual([(nc.path(res, o[1]), o[2]) for o in res.offences],
+                         [("vhe_rs_vcpu_run -> helper",
+                           "not kprobe-blacklisted: no _kprobe_blacklist entry for it in the object")])
+        self.assertIn("covered by the object's _kprobe_blacklist (2 entries)", out)
+        ok, _, out = self.check(relocs=self.BLACKLIST + "0000000000000010 R_AARCH64_ABS64          helper\n")
+        self.assertTrue(ok, out)
+
+    def test_an_empty_blacklist_section_is_a_blacklist(self):
+        # The section is there (CONFIG_KPROBES) but names none of them.
+        self.write(self.GLUE + "NOKPROBE_SYMBOL(helper);\n")
+        ok, res, _ = self.check(sections=["_kprobe_blacklist"])
+        self.assertFalse(ok)
+        self.assertEqual(len(res.offences), 3)
+
+    def test_config_and_cli(self):
+        self.write(self.GLUE)
+        with tempfile.NamedTemporaryFile("w", suffix=".roots") as c:
+            c.write("[run]\nroot ^vhe_rs_vcpu_run$\nnokprobe glue/*.c other/*.c\n")
+            c.flush()
+            p = run_tool(self.TEXT, "--config", c.name, "--src", self.dir.name)
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            self.assertIn("#   kprobe: vhe_rs_vcpu_run -> helper: not kprobe-blacklisted: no NOKPROBE_SYMBOL(helper) "
+                          "in glue/*.c other/*.c", p.stdout)
+            self.write("NOKPROBE_SYMBOL(helper);\n", "glue/more.c")
+            p = run_tool(self.TEXT, "--config", c.name, "--src", self.dir.name)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
 class Config(unittest.TestCase):
@@ -377,8 +626,12 @@ class Config(unittest.TestCase):
             nc.parse_config("[one]\nroot a\nleave ^b$\n")
 
     def test_an_unknown_rule(self):
-        with self.assertRaisesRegex(nc.ToolError, "or leave RE REASON"):
+        with self.assertRaisesRegex(nc.ToolError, "or nokprobe GLOB"):
             nc.parse_config("[one]\nroot a\nexit ^b$ why\n")
+
+    def test_nokprobe_rule(self):
+        sets = nc.parse_config("[one]\nroot a\nnokprobe glue/*.c x.c\nnokprobe y.c\n")
+        self.assertEqual(sets[0].nokprobe, ["glue/*.c", "x.c", "y.c"])
 
     def test_a_set_needs_a_root(self):
         with self.assertRaisesRegex(nc.ToolError, "has no root"):
@@ -395,6 +648,8 @@ class Config(unittest.TestCase):
         self.assertEqual(leaves["vcpu_load/put"], ["^static_key_count$"])
         for name in ("ctxflush_fp", "ctxsync_fp", "load_fp/put_fp"):
             self.assertEqual(leaves[name], [], name)
+        # The run path, and only it, must be kprobe-blacklisted, as the C's is.
+        self.assertEqual({s.name: s.nokprobe for s in sets if s.nokprobe}, {"vcpu_run": ["arch/arm64/glue/*.c"]})
 
 
 class Cli(unittest.TestCase):

@@ -18,13 +18,21 @@ by blanks; the last field of a verb is the rest of the line, verbatim.
                                     log up to this point (kernel messages and output
                                     of earlier steps); one pair of enclosing quotes
                                     around REGEX is stripped
+  EXPECT-PANIC NAME REGEX           the plan's last step, after an SH or TEST (its
+                                    trigger): the kernel must panic during the
+                                    trigger, the VM dying there; pass iff it did and
+                                    REGEX (Python re, multi-line) matches the console
+                                    from the trigger's start on. The trigger then
+                                    passes unless it printed another splat before
+                                    the panic (a panic anywhere else, or none, fails
+                                    both). Never sent to the VM; quotes as REQUIRE-LOG
 
 A step needs a PASS before it. NAME may contain '/' (e.g. vhe-rs/smoke, not in
 a PASS name) but no blanks; PASS/NAME must be unique. TIMEOUT is in seconds.
 Steps run in order with cwd /tmp and stdin /dev/null, each in its own session;
 at TIMEOUT its process group gets SIGTERM, 5 s later SIGKILL (if that kills
 it: a failure "timeout"). --filter REGEX keeps only the TEST and SKIP steps whose
-PASS/NAME matches (re.search); SH and REQUIRE-LOG steps always run.
+PASS/NAME matches (re.search); SH, REQUIRE-LOG and EXPECT-PANIC steps always run.
 
 A PlanWriter checks what it writes: parse_plan() must read it back as the very
 steps it was given (a REQUIRE-LOG regex that parsing would change is quoted).
@@ -37,6 +45,10 @@ import shlex
 
 class PlanError(Exception):
     pass
+
+
+# Steps the host judges alone: never sent to the VM.
+HOST_STEPS = ("SKIP", "EXPECT-PANIC")
 
 
 @dataclasses.dataclass
@@ -105,7 +117,8 @@ def parse_plan(text, source="<plan>"):
             need(PASS_NAME_RE.match(name), "bad pass name (letters, digits, _.+:@=,- only)")
             cur_pass = name
             continue
-        need(verb in ("SH", "TEST", "SKIP", "REQUIRE-LOG"), "unknown verb")
+        need(verb in ("SH", "TEST", "SKIP", "REQUIRE-LOG", "EXPECT-PANIC"), "unknown verb")
+        need(not steps or steps[-1].kind != "EXPECT-PANIC", "EXPECT-PANIC must be the last step")
         need(cur_pass is not None, f"{verb} before the first PASS")
         if verb in ("SH", "TEST"):
             fields, rest = _split(line, 3)
@@ -117,7 +130,9 @@ def parse_plan(text, source="<plan>"):
             what = "REASON" if verb == "SKIP" else "REGEX"
             need(len(fields) == 2 and rest, f"expected '{verb} NAME {what}'")
             timeout, arg = None, rest
-            if verb == "REQUIRE-LOG":
+            if verb == "EXPECT-PANIC":
+                need(steps and steps[-1].kind in ("SH", "TEST"), "EXPECT-PANIC must follow an SH or TEST step")
+            if verb in ("REQUIRE-LOG", "EXPECT-PANIC"):
                 arg = _unquote(rest)
                 try:
                     re.compile(arg)
@@ -140,11 +155,11 @@ def read_plan(path):
 
 
 def filter_steps(steps, regex):
-    """Keep SH/REQUIRE-LOG steps, and TEST/SKIP steps whose PASS/NAME matches."""
+    """Keep SH/REQUIRE-LOG/EXPECT-PANIC steps, and TEST/SKIP steps whose PASS/NAME matches."""
     if not regex:
         return list(steps)
     r = re.compile(regex)
-    return [s for s in steps if s.kind in ("SH", "REQUIRE-LOG") or r.search(s.full)]
+    return [s for s in steps if s.kind in ("SH", "REQUIRE-LOG", "EXPECT-PANIC") or r.search(s.full)]
 
 
 MODULE = "/opt/vhe_rs.ko"   # where the initramfs puts --module
@@ -185,9 +200,12 @@ class PlanWriter:
     def skip(self, name, reason):
         return self._add("SKIP", name, None, reason.strip())
 
-    def require_log(self, name, regex):
+    def require_log(self, name, regex, verb="REQUIRE-LOG"):
         quote = regex != regex.strip() or _unquote(regex) != regex
-        return self._add("REQUIRE-LOG", name, None, regex, shlex.quote(regex) if quote else None)
+        return self._add(verb, name, None, regex, shlex.quote(regex) if quote else None)
+
+    def expect_panic(self, name, regex):
+        return self.require_log(name, regex, "EXPECT-PANIC")
 
     # Steps the generated plans share (make check's and tools/bench's).
     def vhe_mode(self):

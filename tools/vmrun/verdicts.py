@@ -17,6 +17,14 @@ died: why)`. The kernel runs with oops=panic (an Oops stops the run) but a
 WARNING does not panic. If a kernel message lands inside an END marker (the
 console interleaves), that step fails "END marker missing" and the run goes on.
 
+An expected panic: a plan ending in EXPECT-PANIC (tools/vmrun/plan.py) wants
+the kernel to panic during the step before it (the trigger). A panic there,
+the VM dying, is then not a failure: the trigger passes unless a splat came
+before the panic's first line (`Kernel panic` or `HYP panic`; what follows is
+the panic's), and EXPECT-PANIC passes iff its regex matches the console from
+the trigger's BEGIN on; the run is complete. Any other ending (no panic, one
+elsewhere) fails EXPECT-PANIC as any step that did not happen.
+
 Results are a pure function of the console log and the plan (parse_log), which
 is what tools/tests checks and what `--reparse` recomputes.
 
@@ -147,6 +155,11 @@ class LogParser:
         self.protocol = []      # protocol problems (diagnostics)
         self.results = []
         self.finished = False
+        # EXPECT-PANIC: the step, and its trigger (the one before it).
+        last = self.steps[-1] if self.steps else None
+        self.expect = last if last is not None and last.kind == "EXPECT-PANIC" else None
+        self.trigger = self.steps[-2] if self.expect is not None and len(self.steps) > 1 else None
+        self.expect_met = False
 
     # -- helpers
     def _emit(self, out, res):
@@ -169,6 +182,9 @@ class LogParser:
             s = self.steps[self.pos]
             if s.kind == "SKIP":
                 self._emit(out, Result(s.pass_, s.name, "skip", s.arg, None, [], s.index))
+            elif s.kind == "EXPECT-PANIC":      # never sent: reached at DONE
+                self._emit(out, Result(s.pass_, s.name, "fail", "no kernel panic: the VM ran the plan to its end",
+                                       None, [], s.index))
             else:
                 self._emit(out, Result(s.pass_, s.name, "fail", "not run (no BEGIN marker: steps out of sync)",
                                        None, [], s.index))
@@ -328,6 +344,8 @@ class LogParser:
             return out
         self.finished = True
         why = self._death_reason()
+        if self.cur and self.panic and self.cur[0] is self.trigger:
+            self._expected_panic(out)
         if self.cur:
             step, output, splats = self.cur
             self.cur = None
@@ -375,9 +393,28 @@ class LogParser:
                                    " (outside any step)", None, [], None))
         return out
 
+    def _expected_panic(self, out):
+        """The trigger of EXPECT-PANIC panicked, as the plan wants: both judged."""
+        step, output, splats = self.cur
+        self.cur = None
+        first = next((i for i, (k, _) in enumerate(splats) if k in ("panic", "hyp")), len(splats))
+        res = Result(step.pass_, step.name, "pass", "", None, output, step.index)
+        if first:       # something else went wrong before the panic
+            res.status, res.reason = "fail", f"kernel: {self._splat_text(splats[:first])} (before the expected panic)"
+        self._emit(out, res)
+        e = self.expect
+        text = "\n".join(self.text[self.text_len:])
+        if re.search(e.arg, text, re.M):
+            self._emit(out, Result(e.pass_, e.name, "pass", "", None, [], e.index))
+        else:
+            self._emit(out, Result(e.pass_, e.name, "fail", f"the kernel panicked ({self.panic}), but its console "
+                                   f"has no match for /{e.arg}/", None, [], e.index))
+        self.pos = len(self.steps)
+        self.expect_met = True
+
     @property
     def complete(self):
-        return self.done and self.pos == len(self.steps) and not self.protocol
+        return (self.done or self.expect_met) and self.pos == len(self.steps) and not self.protocol
 
 
 def parse_log(text, steps):

@@ -315,13 +315,17 @@ unsigned long vhe_rs_percpu_cpu(void)
 	return (unsigned long)&vhe_rs_cpu;
 }
 
-void vhe_rs_save_and_flush_cpu_fp(void)
+/*
+ * The FP steps' calls of the kernel's fpsimd_*() through the pointers looked
+ * up at init, which the C makes directly: __nocfi, as the run path's below.
+ */
+void __nocfi vhe_rs_save_and_flush_cpu_fp(void)
 {
 	hook.save_and_flush_cpu_state();
 }
 
 /* What kvm_arch_vcpu_ctxsync_fp() binds when the guest owns the registers. */
-void vhe_rs_bind_guest_fp(struct kvm_vcpu *vcpu)
+void __nocfi vhe_rs_bind_guest_fp(struct kvm_vcpu *vcpu)
 {
 	struct cpu_fp_state fp_state = {
 		.st		= &vcpu->arch.ctxt.fp_regs,
@@ -515,37 +519,41 @@ unsigned long vhe_rs_vectors(void)
  * inlined but these calls into the kernel, each through the pointer looked up
  * at init, to the function the C run path calls at the same point. Like the
  * C's run path, none of it may be kprobed; nothing here may be instrumented,
- * print or fault (tools/noinstr-check reads the disassembly).
+ * print or fault (tools/noinstr-check reads the disassembly; Kbuild builds the
+ * module without instrumentation). __nocfi: the C calls these directly, and
+ * most are asm without a kCFI type hash (__guest_enter, __fpsimd_restore_state):
+ * a kCFI-checked call through the pointer would fail on them, with a brk in
+ * the no-instrumentation window.
  */
 int vhe_rs_vcpu_run(struct kvm_vcpu *vcpu);
 NOKPROBE_SYMBOL(vhe_rs_vcpu_run);
 
-u64 vhe_rs_guest_enter(struct kvm_vcpu *vcpu)
+u64 __nocfi vhe_rs_guest_enter(struct kvm_vcpu *vcpu)
 {
 	return run_hooks.guest_enter(vcpu);
 }
 NOKPROBE_SYMBOL(vhe_rs_guest_enter);
 
-void vhe_rs_adjust_pc(struct kvm_vcpu *vcpu)
+void __nocfi vhe_rs_adjust_pc(struct kvm_vcpu *vcpu)
 {
 	run_hooks.adjust_pc(vcpu);
 }
 NOKPROBE_SYMBOL(vhe_rs_adjust_pc);
 
-void vhe_rs_debug_switch_to_guest(struct kvm_vcpu *vcpu)
+void __nocfi vhe_rs_debug_switch_to_guest(struct kvm_vcpu *vcpu)
 {
 	run_hooks.debug_switch_to_guest(vcpu);
 }
 NOKPROBE_SYMBOL(vhe_rs_debug_switch_to_guest);
 
-void vhe_rs_debug_switch_to_host(struct kvm_vcpu *vcpu)
+void __nocfi vhe_rs_debug_switch_to_host(struct kvm_vcpu *vcpu)
 {
 	run_hooks.debug_switch_to_host(vcpu);
 }
 NOKPROBE_SYMBOL(vhe_rs_debug_switch_to_host);
 
 /* kvm_hyp_handle_fpsimd()'s __fpsimd_restore_state(&vcpu->arch.ctxt.fp_regs) */
-void vhe_rs_fpsimd_restore_guest(struct kvm_vcpu *vcpu)
+void __nocfi vhe_rs_fpsimd_restore_guest(struct kvm_vcpu *vcpu)
 {
 	run_hooks.fpsimd_restore_state(&vcpu->arch.ctxt.fp_regs);
 }
@@ -555,7 +563,7 @@ NOKPROBE_SYMBOL(vhe_rs_fpsimd_restore_guest);
  * __hyp_sve_restore_guest()'s __sve_restore_state(), at the VL Rust put in
  * ZCR_EL2: vcpu_sve_pffr() without its kern_hyp_va(), the identity on VHE.
  */
-void vhe_rs_sve_restore_guest(struct kvm_vcpu *vcpu)
+void __nocfi vhe_rs_sve_restore_guest(struct kvm_vcpu *vcpu)
 {
 	run_hooks.sve_restore_state((char *)vcpu->arch.sve_state +
 				    sve_ffr_offset(vcpu->arch.sve_max_vl),
@@ -569,25 +577,25 @@ bool vhe_rs_vcpu_has_fpmr(struct kvm_vcpu *vcpu)
 }
 NOKPROBE_SYMBOL(vhe_rs_vcpu_has_fpmr);
 
-int vhe_rs_vgic_v2_cpuif_access(struct kvm_vcpu *vcpu)
+int __nocfi vhe_rs_vgic_v2_cpuif_access(struct kvm_vcpu *vcpu)
 {
 	return run_hooks.vgic_v2_perform_cpuif_access(vcpu);
 }
 NOKPROBE_SYMBOL(vhe_rs_vgic_v2_cpuif_access);
 
-int vhe_rs_vgic_v3_cpuif_access(struct kvm_vcpu *vcpu)
+int __nocfi vhe_rs_vgic_v3_cpuif_access(struct kvm_vcpu *vcpu)
 {
 	return run_hooks.vgic_v3_perform_cpuif_access(vcpu);
 }
 NOKPROBE_SYMBOL(vhe_rs_vgic_v3_cpuif_access);
 
-bool vhe_rs_populate_fault_info(struct kvm_vcpu *vcpu)
+bool __nocfi vhe_rs_populate_fault_info(struct kvm_vcpu *vcpu)
 {
 	return run_hooks.populate_fault_info(vcpu);
 }
 NOKPROBE_SYMBOL(vhe_rs_populate_fault_info);
 
-void vhe_rs_skip_instr32(struct kvm_vcpu *vcpu)
+void __nocfi vhe_rs_skip_instr32(struct kvm_vcpu *vcpu)
 {
 	run_hooks.skip_instr32(vcpu);
 }
