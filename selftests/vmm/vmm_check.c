@@ -14,6 +14,15 @@
  *	never goes back and that a 2 ms sleep lasts 2 ms. Runs until STOPFILE
  *	exists and MINROUNDS rounds are done. The first thing it finds wrong is
  *	printed, naming it (register, lane, value, expected), and it exits 1.
+ *	A fault (SIGSEGV, SIGBUS, SIGILL) is reported from the handler with raw
+ *	system calls only (no libc, whose every call may use the thread pointer),
+ *	naming TPIDR_EL0 if it is not what the task set.
+ *   vmm-check (as PID 1, e.g. /init a link to it)
+ *	The guest's PID 1: runs /bin/sh /vmm/guest-init and waits for it, with raw system
+ *	calls only, so that a PID 1 whose state the hypervisor broke does not take
+ *	the guest down before it has said what went wrong. If the script is killed
+ *	by a signal it prints `vmm-guest: FAIL: ...` and `vmm-guest: FAILED`; then
+ *	(or when the script exits, which it does not: it powers off) it powers off.
  *   vmm-check now       CLOCK_MONOTONIC in ns (under -icount shift=0: instructions)
  *   vmm-check counter   CNTVCT_EL0 and CNTFRQ_EL0 (a guest's counter starts at 0
  *			 when KVM creates the VM)
@@ -22,6 +31,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/reboot.h>
+#include <linux/reboot.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,6 +69,112 @@ static uint64_t mix(uint64_t x)
 
 #define RD(reg) ({ uint64_t v; asm volatile("mrs %0, " #reg : "=r"(v)); v; })
 #define WR(reg, v) asm volatile("msr " #reg ", %0" :: "r"((uint64_t)(v)))
+
+/* ---- raw system calls and formatting: what a fault handler and PID 1 may use ---- */
+
+static long raw6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	register long x0 asm("x0") = a;
+	register long x1 asm("x1") = b;
+	register long x2 asm("x2") = c;
+	register long x3 asm("x3") = d;
+	register long x4 asm("x4") = e;
+	register long x5 asm("x5") = f;
+	register long x8 asm("x8") = nr;
+
+	asm volatile("svc #0" : "+r"(x0) : "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5), "r"(x8) : "memory");
+	return x0;
+}
+
+#define raw(nr, a, b, c) raw6(nr, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+struct rawbuf {
+	char b[400];
+	int n;
+};
+
+static void put_s(struct rawbuf *o, const char *s)
+{
+	while (*s && o->n < (int)sizeof(o->b) - 1)
+		o->b[o->n++] = *s++;
+}
+
+static void put_x(struct rawbuf *o, uint64_t v)
+{
+	char t[19] = "0x";
+
+	for (int i = 0; i < 16; i++)
+		t[2 + i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 0xf];
+	t[18] = 0;
+	put_s(o, t);
+}
+
+static void put_d(struct rawbuf *o, long v)
+{
+	char t[24];
+	int i = sizeof(t) - 1;
+
+	t[i] = 0;
+	if (v < 0) {
+		put_s(o, "-");
+		v = -v;
+	}
+	do {
+		t[--i] = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	put_s(o, t + i);
+}
+
+static void put_out(struct rawbuf *o)
+{
+	put_s(o, "\n");
+	raw(__NR_write, 1, o->b, o->n);
+	o->n = 0;
+}
+
+static uint64_t good_tpidr;
+
+static const char *signame(int sig)
+{
+	switch (sig) {
+	case SIGSEGV: return "SIGSEGV";
+	case SIGBUS: return "SIGBUS";
+	case SIGILL: return "SIGILL";
+	case SIGFPE: return "SIGFPE";
+	case SIGKILL: return "SIGKILL";
+	case SIGTERM: return "SIGTERM";
+	case SIGABRT: return "SIGABRT";
+	default: return "a signal";
+	}
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc_)
+{
+	ucontext_t *uc = uc_;
+	uint64_t tp = RD(tpidr_el0);
+	struct rawbuf o = { .n = 0 };
+
+	put_s(&o, "vmm-check: hold ");
+	put_d(&o, id);
+	put_s(&o, ": FAIL: ");
+	put_s(&o, signame(sig));
+	put_s(&o, " at pc ");
+	put_x(&o, uc->uc_mcontext.pc);
+	put_s(&o, ", fault address ");
+	put_x(&o, (uint64_t)si->si_addr);
+	if (tp != good_tpidr) {
+		put_s(&o, ": TPIDR_EL0 is ");
+		put_x(&o, tp);
+		put_s(&o, ", expected ");
+		put_x(&o, good_tpidr);
+		put_s(&o, " (the thread pointer changed under the task)");
+	} else {
+		put_s(&o, " (TPIDR_EL0 is right)");
+	}
+	put_out(&o);
+	raw(__NR_exit_group, 1, 0, 0);
+}
 
 /* Sum of 1/k^2, k = 1..n, in whatever rounding mode FPCR has. */
 static double __attribute__((noinline)) series(int n)
@@ -138,6 +256,17 @@ static int hold(int argc, char **argv)
 	stop = argv[3];
 	minrounds = strtoull(argv[4], NULL, 0);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	good_tpidr = tpidr;
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_fault;
+		sa.sa_flags = SA_SIGINFO;
+		sigaction(SIGSEGV, &sa, NULL);
+		sigaction(SIGBUS, &sa, NULL);
+		sigaction(SIGILL, &sa, NULL);
+	}
 	last = now_ns();
 	prev = sched_getcpu();
 	printf("%s: hold %d: start on cpu %d of %d\n", me, id, prev, ncpu);
@@ -213,8 +342,65 @@ static int hold(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * PID 1 of the guest. Everything after the start-up is a raw system call: clone
+ * (as fork), execve, wait4, write, reboot.
+ */
+static int init(char *script)
+{
+	static char sh[] = "/bin/sh", path[] = "PATH=/vmm:/sbin:/bin:/usr/sbin:/usr/bin", home[] = "HOME=/";
+	char *args[] = { sh, script, NULL };
+	char *envp[] = { path, home, NULL };
+	struct rawbuf o = { .n = 0 };
+	long pid, w;
+	int status = 0;
+
+	pid = raw6(__NR_clone, SIGCHLD, 0, 0, 0, 0, 0);
+	if (pid == 0) {
+		raw(__NR_execve, sh, args, envp);
+		raw(__NR_exit_group, 127, 0, 0);
+	}
+	for (;;) {
+		w = raw6(__NR_wait4, -1, (long)&status, 0, 0, 0, 0);
+		if (w == pid || (w < 0 && w != -EINTR))
+			break;
+	}
+	if (w == pid && (status & 0x7f) && (status & 0x7f) != 0x7f) {
+		int sig = status & 0x7f;
+
+		put_s(&o, "vmm-guest: FAIL: the guest's init script (");
+		put_s(&o, script);
+		put_s(&o, ", pid ");
+		put_d(&o, pid);
+		put_s(&o, ") was killed by ");
+		put_s(&o, signame(sig));
+		put_s(&o, " (");
+		put_d(&o, sig);
+		put_s(&o, ")");
+		put_out(&o);
+		put_s(&o, "vmm-guest: FAILED: init script killed");
+		put_out(&o);
+	} else {
+		put_s(&o, "vmm-guest: the init script exited (status ");
+		put_d(&o, (status >> 8) & 0xff);
+		put_s(&o, ") without powering off");
+		put_out(&o);
+		if ((status >> 8) & 0xff) {
+			put_s(&o, "vmm-guest: FAILED: init script exit status");
+			put_out(&o);
+		}
+	}
+	raw(__NR_sync, 0, 0, 0);
+	raw6(__NR_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_POWER_OFF, 0, 0, 0);
+	for (;;)
+		raw(__NR_ppoll, 0, 0, 0);	/* no fds, no timeout: forever */
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
+	if (getpid() == 1)
+		return init("/vmm/guest-init");
 	if (argc >= 2 && !strcmp(argv[1], "hold")) {
 		int rc = hold(argc, argv);
 
