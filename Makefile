@@ -34,6 +34,7 @@ help:
 	@echo '                   (cargo test, tools/tests); contracts (tools/layer-check, contract-check,'
 	@echo '                   noinstr-check on vhe_rs.ko); patches (checkpatch.pl); VM selftests (make'
 	@echo '                   vm-test: upstream KVM and vhe-rs selftests without, then with the module);'
+	@echo '                   a Linux guest under QEMU -accel kvm on C, on Rust, migrated (make vmm-test);'
 	@echo '                   a quick bench (tools/bench --quick). Last line: N passed, N failed, N skipped'
 	@echo
 	@echo '  make setup       install the toolchain (tools/setup; idempotent)'
@@ -56,6 +57,8 @@ help:
 	@echo '                   for rust-analyzer; `make module` first makes rust/generated/ it reads'
 	@echo '  make bench       benchmarks under QEMU -icount: C vs Rust backend in one boot, and the'
 	@echo '                   kernel with vs without the patch series (builds build/linux-stock once);'
+	@echo '                   then the macro benchmark: a Linux guest'"'"'s boot and workload under QEMU'
+	@echo '                   -accel kvm inside the VHE host, C vs Rust;'
 	@echo '                   table on stdout, build/bench/report.{md,json}, rust_over_c.png'
 	@echo '  make clean       remove the module build; make distclean: all of build/'
 
