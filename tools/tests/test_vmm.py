@@ -27,6 +27,7 @@ spec = importlib.util.spec_from_file_location("vmm_payload", os.path.join(TOOLS,
 payload = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(payload)
 lg = scripts.load("linux-guest", "linux_guest")
+bench = scripts.load("bench", "bench_tool")
 
 
 def make_elf(interp=None, needed=(), soname=None, machine=183):
@@ -188,6 +189,34 @@ class GuestTest(unittest.TestCase):
         self.assertEqual(lg.parse_figures(log), {"marker_host_ns": 123, "marker_uptime_s": "?",
                                                  "cntfrq": 1000000000, "total_host_ns": 4567})
         self.assertEqual(lg.parse_figures("nothing here"), {})
+
+
+class MacroBenchTest(unittest.TestCase):
+    def test_insns(self):
+        # 1 GHz counter: a tick is a ns, an instruction at shift=0.
+        rec = {"cntfrq": 1000000000, "marker_counter": 1500, "end_counter": 4000, "qemu_ns": 9000}
+        self.assertEqual(bench.macro_insns(rec), {"boot": 1500, "workload": 2500, "qemu": 9000})
+        # 62.5 MHz: a tick is 16 ns.
+        rec = {"cntfrq": 62500000, "marker_counter": 100, "end_counter": 300, "qemu_ns": 0}
+        self.assertEqual(bench.macro_insns(rec), {"boot": 1600, "workload": 3200})
+        # A run without a marker (failed guest) gives no guest figure.
+        self.assertEqual(bench.macro_insns({"cntfrq": 0, "marker_counter": 0, "end_counter": 0,
+                                            "qemu_ns": 5}), {"qemu": 5})
+
+    def test_summary_and_table(self):
+        recs = [{"backend": b, "round": r, "cntfrq": 1000000000, "marker_counter": m, "end_counter": m + w,
+                 "qemu_ns": q}
+                for b, r, m, w, q in [("C", 0, 100, 1000, 5000), ("C", 1, 110, 1000, 5100),
+                                      ("C", 2, 90, 1000, 4900), ("Rust", 0, 120, 1100, 5500),
+                                      ("Rust", 1, 120, 1100, 5500)]]
+        s = bench.macro_summary(recs)
+        self.assertEqual(s[("C", "boot")]["instructions"], 100)
+        self.assertAlmostEqual(s[("C", "boot")]["spread"], 0.2)
+        self.assertEqual(s[("Rust", "workload")]["instructions"], 1100)
+        self.assertEqual(s[("Rust", "qemu")]["rounds"], 2)
+        text = bench.macro_table(s)
+        row = next(x for x in text.splitlines() if x.startswith("| guest boot"))
+        self.assertEqual([c.strip() for c in row.strip("|").split("|")][1:], ["100", "120", "1.200", "20.00%", "0.00%"])
 
 
 if __name__ == "__main__":
