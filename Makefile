@@ -26,14 +26,17 @@ export KDIR
 help:
 	@echo 'vhe-rs: the KVM/arm64 VHE world switch in Rust'
 	@echo
-	@echo '  make run         set up, build, boot the VHE host under QEMU, load vhe_rs, run a guest'
+	@echo '  make run         set up, build, boot the VHE host under QEMU, load vhe_rs, run the selftest'
+	@echo '                   smoke guest, then a Linux guest under QEMU -accel kvm on the Rust backend'
+	@echo '                   (GUEST_KERNEL=, GUEST_INITRD=, GUEST_APPEND=, GUEST_SMP=: your own guest)'
 	@echo '  make check       every test (what .ci/run runs; tools/check all), after building the kernel,'
 	@echo '                   the module and the selftests, in phases: lint (clippy, rustfmt); host tests'
 	@echo '                   (cargo test, tools/tests); contracts (tools/layer-check, contract-check,'
 	@echo '                   noinstr-check on vhe_rs.ko, instrumented-build); patches (checkpatch.pl);'
 	@echo '                   VM selftests (make vm-test: upstream KVM and vhe-rs selftests without,'
 	@echo '                   then with the module; tools/hyp-panic-test: a broken run path must end'
-	@echo '                   in hyp_panic()); a quick bench (tools/bench --quick).'
+	@echo '                   in hyp_panic()); a Linux guest under QEMU -accel kvm on C, on Rust,'
+	@echo '                   migrated (make vmm-test); a quick bench (tools/bench --quick).'
 	@echo '                   Last line: N passed, N failed, N skipped'
 	@echo
 	@echo '  make setup       install the toolchain (tools/setup; idempotent)'
@@ -46,6 +49,7 @@ help:
 	@echo '                   upstream KVM and vhe-rs selftests on the built-in C, then with vhe_rs loaded;'
 	@echo '                   then tools/hyp-panic-test, one more short boot (TESTS=regex runs only'
 	@echo '                   matching tests, e.g. TESTS=hypercalls, and not the hyp-panic test)'
+	@echo '  make vmm-test    the Linux guest under QEMU -accel kvm on C, on Rust, migrated C -> Rust -> C'
 	@echo '  make patch-check checkpatch.pl on the patch series'
 	@echo '  make soak        the FP, SVE and sysreg state tests SOAK_RUNS times each (default 200)'
 	@echo '                   in a row on vhe_rs, stopping at the first failure (not in make check)'
@@ -56,6 +60,8 @@ help:
 	@echo '                   for rust-analyzer; `make module` first makes rust/generated/ it reads'
 	@echo '  make bench       benchmarks under QEMU -icount: C vs Rust backend in one boot, and the'
 	@echo '                   kernel with vs without the patch series (builds build/linux-stock once);'
+	@echo '                   then the macro benchmark: a Linux guest'"'"'s boot and workload under QEMU'
+	@echo '                   -accel kvm inside the VHE host, C vs Rust;'
 	@echo '                   table on stdout, build/bench/report.{md,json}, rust_over_c.png'
 	@echo '  make clean       remove the module build; make distclean: all of build/'
 
@@ -161,12 +167,16 @@ rust-analyzer: kernel
 	$(KMAKE) M=$(TOP) rust-analyzer
 	tools/rust-project.py $(TOP)
 
+# make run: the Linux guest under QEMU -accel kvm on the Rust backend (tools/linux-guest
+# run), after the selftest smoke guest. GUEST_KERNEL, GUEST_INITRD, GUEST_APPEND: boot
+# your own guest instead (it passes if it powers off by itself).
 run: module selftests
-	@python3 tools/vmrun --kernel $(IMAGE) --busybox $(BUSYBOX) --module $(MODULE) \
-		--files $(SELFTESTS) --exclude kheaders --plan selftests/plan/run.plan --out $(BUILD)/vm/run; \
-	rc=$$?; echo; echo "--- from the VM's console ($(BUILD)/vm/run/console.log):"; \
-	grep -E 'VHE mode initialized|vhe_rs:|vhe_rs_smoke:' $(BUILD)/vm/run/console.log \
-		| grep -v 'taints kernel'; exit $$rc
+	@python3 tools/linux-guest run $(if $(GUEST_KERNEL),--kernel $(GUEST_KERNEL)) \
+		$(if $(GUEST_INITRD),--initrd $(GUEST_INITRD)) \
+		$(if $(GUEST_APPEND),--append "$(GUEST_APPEND)") $(if $(GUEST_SMP),--smp $(GUEST_SMP))
+
+vmm-test: module selftests
+	tools/check vmm
 
 clean:
 	-$(KMAKE) M=$(TOP) clean 2>/dev/null
@@ -175,6 +185,6 @@ clean:
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: help setup kernel module selftests host-test patch-check vm-test check bench run clean distclean \
+.PHONY: help setup kernel module selftests host-test patch-check vm-test vmm-test check bench run clean distclean \
 	lint lint-clippy lint-hosttest lint-rustfmt rustfmt rust-analyzer
 endif

@@ -450,6 +450,22 @@ class EditedLogTest(unittest.TestCase):
         v, _, _ = self.run_log(t)
         self.assertEqual(v["baseline/uname"].status, "pass")
 
+    def test_nested_guest_splat_is_not_this_kernels(self):
+        """A Linux guest's console shown by a step (`guest| ` lines, tools/vmm/vmm-run):
+        its kernel's panic is the step's business, not this kernel's; the lines still
+        are in the step's output."""
+        t = self.log.replace("Linux (none) 6.12.117", "guest| [    3.321980] Kernel panic - not syncing: "
+                             "Attempted to kill init! exitcode=0x0000000b\n"
+                             "guest| [    3.4] WARNING: CPU: 1 PID: 1 at x.c:1 f+0x0/0x4\nLinux (none) 6.12.117")
+        v, results, p = self.run_log(t)
+        self.assertEqual(v["baseline/uname"].status, "pass")
+        self.assertIn("guest| [    3.4] WARNING: CPU: 1 PID: 1 at x.c:1 f+0x0/0x4", v["baseline/uname"].output)
+        self.assertIsNone(p.panic)
+        self.assertTrue(p.complete)
+        # The same line without the prefix is this kernel's.
+        v, _, _ = self.run_log(t.replace("guest| [    3.4]", "[    3.4]"))
+        self.assertEqual(v["baseline/uname"].status, "fail")
+
     def test_incremental_equals_pure(self):
         """Results come out as steps finish, same as parse_log on the whole text."""
         p = LogParser(self.steps)

@@ -2,7 +2,7 @@
 """The command line: `python3 tools/vmrun ARGS...` (main()).
 
   python3 tools/vmrun --kernel IMAGE --busybox BUSYBOX --plan PLAN [--module vhe_rs.ko]
-                      [--files DIR ...] [--out DIR] [--timeout-total SECONDS]
+                      [--files DIR ...] [--extra-cpio CPIO] [--out DIR] [--timeout-total SECONDS]
                       [--filter REGEX] [--exclude GLOB] [--console] [--reparse DIR]
                       [--extra-qemu-args ARGS...]      (--help lists the rest)
 
@@ -59,6 +59,9 @@ def main(argv=None):
     ap.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                     help="leave out of --files what matches GLOB (file or dir name, or path "
                          "relative to DIR; repeatable); always left out: " + " ".join(DEFAULT_EXCLUDE))
+    ap.add_argument("--extra-cpio", action="append", default=[], metavar="CPIO",
+                    help="append this prebuilt cpio archive (compressed or not) to the "
+                         "initramfs as it is (repeatable)")
     ap.add_argument("--out", help="output directory (default build/vm/<plan name>)")
     ap.add_argument("--filter", help="run only TEST/SKIP steps whose PASS/NAME matches (re.search)")
     ap.add_argument("--timeout-total", type=int, help="overall limit in seconds (default: "
@@ -104,6 +107,10 @@ def main(argv=None):
     for what, p in [("kernel", a.kernel), ("busybox", a.busybox), ("module", a.module)]:
         if p and not os.path.isfile(p):
             print(f"vmrun: --{what} {p}: no such file", file=sys.stderr)
+            return 2
+    for p in a.extra_cpio:
+        if not os.path.isfile(p):
+            print(f"vmrun: --extra-cpio {p}: no such file", file=sys.stderr)
             return 2
     for d in a.files:
         if not os.path.isdir(d):

@@ -5,7 +5,8 @@ turned into /vhers/steps.sh (steps_script), the module and --files trees.
 build_initramfs() puts in: /bin/busybox (and /bin/sh), tools/initramfs/init as
 /init, the plan as /vhers/plan and steps_script()'s output as /vhers/steps.sh
 (which /init sources), --module as /opt/vhe_rs.ko, and each --files DIR's
-contents under /opt/ less DEFAULT_EXCLUDE and --exclude GLOBs.
+contents under /opt/ less DEFAULT_EXCLUDE and --exclude GLOBs. append_archives()
+then adds --extra-cpio archives as they are (e.g. tools/vmm/payload.py's QEMU).
 """
 
 import fnmatch
@@ -106,6 +107,24 @@ class Cpio:
 
     def close(self):
         self._entry("TRAILER!!!", 0, nlink=1)
+
+
+def append_archives(path, extra):
+    """Append prebuilt cpio archives (each compressed or not) to the initramfs at
+    path: the kernel unpacks concatenated archives in order, later ones adding to
+    the same rootfs. Each starts at a 512-byte boundary, after zero padding (which
+    the kernel skips between archives). Returns the bytes appended."""
+    n = 0
+    with open(path, "ab") as out:
+        for x in extra:
+            pad = -out.tell() % 512
+            out.write(b"\0" * pad)
+            with open(x, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    out.write(chunk)
+                    n += len(chunk)
+            n += pad
+    return n
 
 
 def build_initramfs(path, busybox, init, steps_sh, plan_text, module=None, files=(), exclude=(), level=1):

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 
-from vmrun.initramfs import DEFAULT_EXCLUDE, INIT_SCRIPT, build_initramfs, steps_script
+from vmrun.initramfs import DEFAULT_EXCLUDE, INIT_SCRIPT, append_archives, build_initramfs, steps_script
 from vmrun.verdicts import (MARKER_RE, STALL_RE, LogParser, exit_status, log_name, summary_line,
                             tap_line)
 
@@ -225,6 +225,7 @@ class Runner:
         t = time.monotonic()
         n = build_initramfs(initrd, a.busybox, INIT_SCRIPT, steps_script(self.steps), self.plan_text,
                             a.module, a.files, DEFAULT_EXCLUDE + a.exclude)
+        append_archives(initrd, getattr(a, "extra_cpio", None) or [])
         cmd = self.qemu_cmd(initrd)
         with open(os.path.join(self.out, "qemu.cmd"), "w") as f:
             f.write(shlex.join(cmd) + "\n")

@@ -6,7 +6,8 @@ Verdicts
 A kernel splat on the console (timestamped line starting with `Kernel panic`,
 `Internal error:`, `Oops`, `Unable to handle kernel`, `kernel BUG at`,
 `WARNING:`, `BUG:`, stall/hung-task reports, or containing `HYP panic`/
-`hyp_panic`) fails the step during which it is printed, or the step just
+`hyp_panic`) fails the step during which it is printed (but not on a line
+starting `guest| `: a nested guest's console, see GUEST_PREFIX), or the step just
 before it if it comes between two steps; one printed before the first step or
 after the last is reported as an extra failed test vm/boot or vm/shutdown.
 The same line seen again (e.g. in `dmesg` output) does not count twice.
@@ -58,6 +59,11 @@ SPLATS = [  # (kind, regex on the message part of a timestamped kernel line)
                            r"detected stalls? on CPU|self-detected stall on CPU|"
                            r"^INFO: task .* blocked for more than")),
 ]
+# A line starting with this is a nested guest's console, shown by a step
+# (tools/vmm/vmm-run runs a Linux guest under QEMU -accel kvm inside the VM): a
+# kernel splat there is the guest kernel's, not this kernel's, and is left to the
+# step's own verdict.
+GUEST_PREFIX = "guest| "
 # Without printk timestamps only the unmistakable ones count, at line start.
 SPLATS_NO_TS = re.compile(r"^(Kernel panic - not syncing|Internal error: |Unable to handle kernel )")
 # Stalls, lockups and hung tasks: the host then asks QEMU where each vCPU is.
@@ -250,6 +256,12 @@ class LogParser:
 
     def _feed_text(self, line):
         self.text.append(line)
+        if line.startswith(GUEST_PREFIX):
+            # A nested guest's console (tools/vmm/vmm-run): its kernel's messages are
+            # not this kernel's; the step that ran it judges them itself.
+            if self.cur:
+                self.cur[1].append(line)
+            return
         if TS_RE.search(line):
             self.any_ts = True
         sp = find_splat(line, self.any_ts)
