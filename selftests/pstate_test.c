@@ -105,7 +105,8 @@ static struct kvm_vm *new_vm(struct kvm_vcpu **vcpu)
  */
 static uint64_t run_once(struct kvm_vcpu *vcpu, struct ucall *uc)
 {
-	vcpu_run(vcpu);
+	/* Not vcpu_run(): it fails the test on the library's "unexpected exception". */
+	TEST_ASSERT(!__vcpu_run(vcpu), "KVM_RUN: %s", strerror(errno));
 	TEST_ASSERT(vcpu->run->exit_reason == KVM_EXIT_MMIO, "exit %s",
 		    exit_reason_str(vcpu->run->exit_reason));
 	return get_ucall(vcpu, uc);
@@ -117,7 +118,7 @@ static void run_il(unsigned int mode)
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm = new_vm(&vcpu);
 	struct ucall uc;
-	uint64_t cmd;
+	uint64_t cmd, esr;
 
 	vcpu_get_reg(vcpu, PC_ID, &entry);
 	vcpu_set_reg(vcpu, PSTATE_ID, pstate);
@@ -146,6 +147,7 @@ static void run_il(unsigned int mode)
 		    "%s with IL: SPSR_EL1 %lx, expected that mode with IL", mode_name(mode),
 		    uc.args[3]);
 	TEST_ASSERT_EQ(uc.args[4], mode != MODE_EL0t);	/* which handler */
+	esr = uc.args[1];
 	/* Then the guest runs on at EL1h. */
 	cmd = run_once(vcpu, &uc);
 	if (cmd == UCALL_ABORT)
@@ -154,7 +156,7 @@ static void run_il(unsigned int mode)
 	vcpu_get_reg(vcpu, PSTATE_ID, &got);
 	TEST_ASSERT((got & 0x1f) == MODE_EL1h && !(got & PSR_IL), "pstate after: %lx", got);
 	printf("  %s|IL: Illegal Execution State exception at the first instruction, taken "
-	       "to the guest's EL1 (ESR %lx); guest done\n", mode_name(mode), uc.args[1]);
+	       "to the guest's EL1 (ESR %lx); guest done\n", mode_name(mode), esr);
 	kvm_vm_free(vm);
 }
 

@@ -29,7 +29,7 @@ from vmrun.plan import PlanError, PlanWriter  # noqa: E402
 GIC_TRAP_CMDLINE = ("kvm-arm.vgic_v3_group0_trap=1 kvm-arm.vgic_v3_group1_trap=1 "
                     "kvm-arm.vgic_v3_common_trap=1")
 GIC_TRAP_UPSTREAM = ["aarch64/vgic_irq", "aarch64/vgic_lpi_stress", "aarch64/no-vgic-v3", "arch_timer"]
-GIC_TRAP_OWN = ["el2_exits_test", "vhe_rs_smoke"]
+GIC_TRAP_OWN = ["el2_exits_test", "aarch32_guest_test", "vhe_rs_smoke"]
 EXITS = "/sys/kernel/debug/vhe_rs/exits"
 
 
