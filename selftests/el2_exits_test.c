@@ -395,6 +395,12 @@ static void mops_set(void *dst, uint64_t n, uint64_t val, bool provoke)
 		     : [v] "r"(val), [bcr] "r"(bcr) : "x9", "cc", "memory");
 }
 
+/* mops_dst[i] after the overlapping copy: i, then moved up by 5 over MOPS_LEN bytes. */
+static uint8_t after_overlap(int i)
+{
+	return i >= 5 && i < MOPS_LEN + 5 ? i - 5 : i;
+}
+
 static void guest_mops_once(bool provoke)
 {
 	uint64_t hits = bp_hits;
@@ -414,14 +420,14 @@ static void guest_mops_once(bool provoke)
 		mops_dst[i] = i;
 	mops_cpy(mops_dst + 5, mops_dst, MOPS_LEN, provoke);
 	for (int i = 0; i < 2 * MOPS_LEN; i++)
-		__GUEST_ASSERT(mops_dst[i] == (uint8_t)(i >= 5 && i < MOPS_LEN + 5 ? i - 5 : i),
+		__GUEST_ASSERT(mops_dst[i] == after_overlap(i),
 			       "overlapping cpy%s: byte %d is %u", provoke ? " (provoked)" : "",
 			       i, mops_dst[i]);
 	GUEST_ASSERT_EQ(bp_hits, hits + 2 * provoke);
 	/* Set. */
 	mops_set(mops_dst + 3, MOPS_LEN, 0xa5, provoke);
 	for (int i = 0; i < 2 * MOPS_LEN; i++)
-		__GUEST_ASSERT(mops_dst[i] == (i >= 3 && i < MOPS_LEN + 3 ? 0xa5 : (uint8_t)i),
+		__GUEST_ASSERT(mops_dst[i] == (i >= 3 && i < MOPS_LEN + 3 ? 0xa5 : after_overlap(i)),
 			       "set%s: byte %d is %u", provoke ? " (provoked)" : "", i, mops_dst[i]);
 	GUEST_ASSERT_EQ(bp_hits, hits + 3 * provoke);
 }
