@@ -356,43 +356,85 @@ static void guest_wp(void)
 
 /* ---- mops ---- */
 
-#define MOPS_LEN	300
-static uint8_t mops_src[2 * MOPS_LEN], mops_dst[2 * MOPS_LEN];
+/* Over two page boundaries: QEMU's prologue stops at one, the main instruction has work. */
+#define MOPS_LEN	(2 * 4096 + 300)
+static uint8_t mops_src[2 * MOPS_LEN] __aligned(4096), mops_dst[2 * MOPS_LEN] __aligned(4096);
 static volatile uint64_t bp_hits;
+static volatile bool mops_is_set;
 
-/* A breakpoint on the main instruction: flip PSTATE.C, the option the prologue chose. */
+#define PSR_N	(1ULL << 31)
+#define PSR_C	(1ULL << 29)
+
+/*
+ * A breakpoint on the main instruction, right after the prologue (x0 the
+ * destination, x1 the source, x2 the size): the registers and flags are
+ * turned from the form an Option A CPU's prologue leaves (this one: QEMU
+ * implements Option A) into the form an Option B CPU's would, as if the
+ * vCPU had moved from such a CPU between the two instructions. The main
+ * instruction then takes a "wrong option" MOPS exception, which KVM routes to
+ * EL2 (HCRX_EL2.MCE2), where the sequence is put back in its prologue form
+ * and the prologue runs again (arm64_mops_reset_regs()).
+ *
+ * Option A: forward, x0/x1 the ends and x2 minus what is left; backward (a
+ * copy only), x0/x1 the starts and x2 what is left; NZCV 0000.
+ * Option B: x2 what is left; forward, x0/x1 where the rest starts; backward,
+ * where it ends; C set, N set for a backward copy.
+ */
 static void guest_bp_handler(struct ex_regs *regs)
 {
+	int64_t n = regs->regs[2];
+
 	bp_hits++;
-	regs->pstate ^= 1ULL << 29;
+	regs->pstate &= ~(0xfULL << 28);
+	regs->pstate |= PSR_C;
+	if (n < 0) {		/* forward */
+		regs->regs[0] += n;
+		if (!mops_is_set)
+			regs->regs[1] += n;
+		regs->regs[2] = -n;
+	} else {		/* backward copy */
+		regs->regs[0] += n;
+		regs->regs[1] += n;
+		regs->pstate |= PSR_N;
+	}
 	write_sysreg(0, dbgbcr0_el1);
 	isb();
 }
 
 static void mops_cpy(void *dst, const void *src, uint64_t n, bool provoke)
 {
+	register uint64_t x0 asm("x0") = (uint64_t)dst;
+	register uint64_t x1 asm("x1") = (uint64_t)src;
+	register uint64_t x2 asm("x2") = n;
 	uint64_t bcr = provoke ? (DBGBCR_LEN8 | DBGBCR_EL1 | DBGBCR_E) : 0;
 
+	mops_is_set = false;
 	asm volatile(".arch_extension mops\n"
 		     "adr x9, 1f\n msr dbgbvr0_el1, x9\n msr dbgbcr0_el1, %[bcr]\n isb\n"
-		     "cpyp [%[d]]!, [%[s]]!, %[n]!\n"
-		     "1: cpym [%[d]]!, [%[s]]!, %[n]!\n"
-		     "cpye [%[d]]!, [%[s]]!, %[n]!\n"
-		     : [d] "+r"(dst), [s] "+r"(src), [n] "+r"(n)
+		     "cpyp [x0]!, [x1]!, x2!\n"
+		     "1: cpym [x0]!, [x1]!, x2!\n"
+		     "cpye [x0]!, [x1]!, x2!\n"
+		     : "+r"(x0), "+r"(x1), "+r"(x2)
 		     : [bcr] "r"(bcr) : "x9", "cc", "memory");
+	GUEST_ASSERT_EQ(x2, 0);
 }
 
 static void mops_set(void *dst, uint64_t n, uint64_t val, bool provoke)
 {
+	register uint64_t x0 asm("x0") = (uint64_t)dst;
+	register uint64_t x2 asm("x2") = n;
+	register uint64_t x3 asm("x3") = val;
 	uint64_t bcr = provoke ? (DBGBCR_LEN8 | DBGBCR_EL1 | DBGBCR_E) : 0;
 
+	mops_is_set = true;
 	asm volatile(".arch_extension mops\n"
 		     "adr x9, 1f\n msr dbgbvr0_el1, x9\n msr dbgbcr0_el1, %[bcr]\n isb\n"
-		     "setp [%[d]]!, %[n]!, %[v]\n"
-		     "1: setm [%[d]]!, %[n]!, %[v]\n"
-		     "sete [%[d]]!, %[n]!, %[v]\n"
-		     : [d] "+r"(dst), [n] "+r"(n)
-		     : [v] "r"(val), [bcr] "r"(bcr) : "x9", "cc", "memory");
+		     "setp [x0]!, x2!, x3\n"
+		     "1: setm [x0]!, x2!, x3\n"
+		     "sete [x0]!, x2!, x3\n"
+		     : "+r"(x0), "+r"(x2)
+		     : "r"(x3), [bcr] "r"(bcr) : "x9", "cc", "memory");
+	GUEST_ASSERT_EQ(x2, 0);
 }
 
 /* mops_dst[i] after the overlapping copy: i, then moved up by 5 over MOPS_LEN bytes. */
