@@ -26,9 +26,13 @@
  *  mops:   if the vCPU has FEAT_MOPS: CPYP/CPYM/CPYE (forward, and an
  *          overlapping backward copy) and SETP/SETM/SETE; then each with a
  *          MOPS exception mid-sequence: a breakpoint of the guest's on the
- *          main instruction flips PSTATE.C (the option the prologue chose), so
- *          the main instruction takes a "wrong option" MOPS exception, which
- *          KVM routes to EL2 (HCRX_EL2.MCE2) and rewinds to the prologue.
+ *          main instruction turns the registers and flags into the other
+ *          option's form (as after a move between CPUs), so the main
+ *          instruction takes a "wrong option" MOPS exception, which KVM
+ *          routes to EL2 (HCRX_EL2.MCE2) and rewinds to the prologue;
+ *  gic:    GICv3 CPU interface accesses (PMR, IGRPEN1, IAR1, RPR, CTLR):
+ *          when the host traps them (kvm-arm.vgic_v3_*_trap=1 on its command
+ *          line), each is emulated at EL2 (SYS64 at EL2, counted exactly).
  *
  *   el2_exits_test [-n ROUNDS] [-p PART,...]
  */
