@@ -185,6 +185,7 @@ static void run_usr32(void)
 int main(int argc, char *argv[])
 {
 	struct vhe_rs_snap before = vhe_rs_snap();
+	long il_before = vhe_rs_stat("exit_il"), il_after;
 	unsigned int accepted = 0, refused = 0;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
@@ -239,7 +240,16 @@ int main(int argc, char *argv[])
 		TEST_ASSERT_EQ(run_once(vcpu, &uc), UCALL_DONE);
 	}
 	kvm_vm_free(vm);
-	printf("pstate_test: %u values accepted, %u refused with EINVAL; none ran at EL2; "
-	       "backend: %s\n", accepted, refused, vhe_rs_check_backend(before, vhe_rs_snap()));
+	/*
+	 * With the module: no entry was an illegal exception return at EL2
+	 * (ARM_EXCEPTION_IL, counted as exit_il).
+	 */
+	il_after = vhe_rs_stat("exit_il");
+	if (vhe_rs_loaded() && vhe_rs_enabled())
+		TEST_ASSERT(il_before >= 0 && il_after == il_before,
+			    "module counters: exit_il %ld -> %ld", il_before, il_after);
+	printf("pstate_test: %u values accepted, %u refused with EINVAL; %s; backend: %s\n",
+	       accepted, refused, il_after >= 0 ? "no illegal exception return at EL2 (exit_il)" :
+	       "the guest ran at EL1/EL0 only", vhe_rs_check_backend(before, vhe_rs_snap()));
 	return 0;
 }
