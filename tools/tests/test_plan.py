@@ -147,7 +147,7 @@ class MkplanTest(unittest.TestCase):
 class BenchPlanTest(unittest.TestCase):
     def test_bench_plans_parse(self):
         bench = load_bench()
-        a = argparse.Namespace(quick=False, list="hvc,wfi", batches=5, scale=0.5, parts="")
+        a = argparse.Namespace(quick=False, list="hvc,wfi", batches=5, scale=0.5)
         with tempfile.TemporaryDirectory() as d:
             for tree in ("patched", "stock"):
                 bench.write_plan(os.path.join(d, tree), a, tree, 2, 900)
