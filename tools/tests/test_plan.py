@@ -105,6 +105,45 @@ class MkplanTest(unittest.TestCase):
                                                         "stats", "rmmod", "module-unloaded"])
 
 
+    def test_mkplan_gic_trap(self):
+        with tempfile.TemporaryDirectory() as d:
+            progs, lst, own, out = (os.path.join(d, x) for x in ("PROGS", "list", "own", "gic.plan"))
+            with open(progs, "w") as f:
+                f.write("\n".join(mkplan.GIC_TRAP_UPSTREAM + ["rseq_test"]) + "\n")
+            with open(lst, "w") as f:
+                f.write("aarch64/vgic_irq 180\naarch64/vgic_lpi_stress skip broken\n"
+                        "aarch64/no-vgic-v3 60\narch_timer 120 -n 2\nrseq_test 300\n")
+            os.mkdir(own)
+            with open(os.path.join(own, "el2_exits_test"), "w") as f:
+                f.write("")
+            os.chmod(os.path.join(own, "el2_exits_test"), 0o755)
+            with contextlib.redirect_stdout(io.StringIO()):
+                mkplan.main(["--progs", progs, "--list", lst, "--own", own, "--out", out, "--gic-trap"])
+            _, steps = read_plan(out)
+        got = [(s.kind, s.full, s.arg) for s in steps]
+        self.assertEqual(got[:10], [
+            ("REQUIRE-LOG", "gictrap-baseline/vhe-mode", "VHE mode initialized successfully"),
+            ("REQUIRE-LOG", "gictrap-baseline/gic-trapping", r"GICv3 sysreg trapping enabled \(\[G0G1C\]"),
+            ("TEST", "gictrap-baseline/aarch64/vgic_irq", "/opt/kvm/aarch64/vgic_irq"),
+            ("SKIP", "gictrap-baseline/aarch64/vgic_lpi_stress", "broken"),
+            ("TEST", "gictrap-baseline/aarch64/no-vgic-v3", "/opt/kvm/aarch64/no-vgic-v3"),
+            ("TEST", "gictrap-baseline/arch_timer", "/opt/kvm/arch_timer -n 2"),
+            ("TEST", "gictrap-baseline/vhe-rs/el2_exits_test", "/opt/vhe-rs/el2_exits_test"),
+            ("SKIP", "gictrap-baseline/vhe-rs/aarch32_guest_test", f"not built (no aarch32_guest_test in {own})"),
+            ("SKIP", "gictrap-baseline/vhe-rs/vhe_rs_smoke", f"not built (no vhe_rs_smoke in {own})"),
+            ("SH", "gictrap-module/insmod", "insmod /opt/vhe_rs.ko")])
+        self.assertNotIn("rseq_test", {s.name for s in steps})
+        self.assertEqual([s.name for s in steps[-4:]], ["sys64-at-el2", "stats", "rmmod", "module-unloaded"])
+        # The GIC regex matches what KVM prints when it takes the parameters.
+        self.assertRegex("kvm [1]: GICv3 sysreg trapping enabled ([G0G1C], reduced performance)",
+                         steps[1].arg)
+        with contextlib.redirect_stdout(io.StringIO()) as said:
+            mkplan.main(["--print-gic-trap-cmdline"])
+        self.assertEqual(said.getvalue().split(), ["kvm-arm.vgic_v3_group0_trap=1",
+                                                   "kvm-arm.vgic_v3_group1_trap=1",
+                                                   "kvm-arm.vgic_v3_common_trap=1"])
+
+
 class BenchPlanTest(unittest.TestCase):
     def test_bench_plans_parse(self):
         bench = load_bench()
