@@ -76,6 +76,15 @@ impl HostData {
         unsafe { (*self.as_ptr()).host_debug_state.mdcr_el2 }
     }
 
+    /// `&host_debug_state.regs`: the host's breakpoints and watchpoints while
+    /// a guest's are on the CPU.
+    #[inline(always)]
+    pub(crate) fn debug_regs(&self) -> *mut bindings::kvm_guest_debug_arch {
+        // SAFETY: a field address of this CPU's instance (type invariant); no
+        // reference is made.
+        unsafe { core::ptr::addr_of_mut!((*self.as_ptr()).host_debug_state.regs) }
+    }
+
     /// Saves the host's MDCR_EL2.
     pub(crate) fn set_mdcr_el2(&self, val: u64) {
         // SAFETY: this CPU's instance (type invariant).

@@ -15,8 +15,8 @@
 //! ([`Stat::RunFpIllegal`]).
 //!
 //! What stays C is called through `backend.c`'s wrappers of the symbols it
-//! looked up at init: `__guest_enter()` (asm), `__kvm_adjust_pc()`, the debug
-//! switch (until the debug part), the FP/SVE loads (`hyp/fpsimd.S`), the GIC
+//! looked up at init: `__guest_enter()` (asm), `__kvm_adjust_pc()`, the FP/SVE
+//! loads (`hyp/fpsimd.S`), the GIC
 //! CPU interface emulation, `kvm_vhe_populate_fault_info()`,
 //! `kvm_skip_instr32()`.
 
@@ -26,8 +26,9 @@ use super::step::Step;
 use super::vcpu::Vcpu;
 use crate::arch::{
     Cpu, Esr, RegAccess, Value, CNTP_CVAL_EL02, CPACR_EL1, ELR_EL2, FPEXC32_EL2, FPMR, HCR_EL2,
-    SPSR_EL2, VBAR_EL1, VSESR_EL2, ZCR_EL12,
+    MDCCINT_EL1, SPSR_EL2, VBAR_EL1, VSESR_EL2, ZCR_EL12,
 };
+use crate::world::debug::{self, DbgKind, DbgOwner, DebugContext, MAX_DBG_REGS};
 use crate::world::entry_traps::{EntryTrapCaps, EntryTrapContext, PhysTimer, TimerMap};
 use crate::world::exits::ExitHandler;
 use crate::world::fixup::{ExitCode, FixupCaps, FixupContext};
@@ -350,6 +351,88 @@ impl HandlerContext for Step<'_> {
     }
 }
 
+const _: () = assert!(MAX_DBG_REGS == bindings::KVM_ARM_MAX_DBG_REGS as usize);
+
+impl DebugContext for Step<'_> {
+    #[inline(always)]
+    fn debug_dirty(&self) -> bool {
+        self.vcpu().debug_dirty()
+    }
+
+    #[inline(always)]
+    fn clear_debug_dirty(&mut self) {
+        self.vcpu().clear_debug_dirty()
+    }
+
+    #[inline(always)]
+    fn dbg(&self, owner: DbgOwner, kind: DbgKind, n: usize) -> u64 {
+        let p = self.debug_arch(owner);
+        // SAFETY: the host's per-CPU debug state, or the vCPU's `debug_ptr`
+        // (its own or the VMM's state, which KVM keeps valid while the vCPU
+        // runs); the index is checked.
+        unsafe { debug_array(p, kind).get(n).copied().unwrap_or(0) }
+    }
+
+    #[inline(always)]
+    fn set_dbg(&mut self, owner: DbgOwner, kind: DbgKind, n: usize, val: u64) {
+        let p = self.debug_arch(owner);
+        // SAFETY: as for `dbg`; this CPU's or this thread's vCPU's state.
+        if let Some(r) = unsafe { debug_array(p, kind).get_mut(n) } {
+            *r = val;
+        }
+    }
+
+    #[inline(always)]
+    fn mdccint(&self, owner: DbgOwner) -> Value<MDCCINT_EL1::Reg> {
+        let i = bindings::vcpu_sysreg_MDCCINT_EL1 as usize;
+        Value::from_raw(match owner {
+            DbgOwner::Host => self.host().host_ctxt().read_sys_reg(i),
+            DbgOwner::Guest => self.vcpu().ctxt().read_sys_reg(i),
+        })
+    }
+
+    #[inline(always)]
+    fn set_mdccint(&mut self, owner: DbgOwner, val: Value<MDCCINT_EL1::Reg>) {
+        let i = bindings::vcpu_sysreg_MDCCINT_EL1 as usize;
+        match owner {
+            DbgOwner::Host => self.host().host_ctxt().write_sys_reg(i, val.raw()),
+            DbgOwner::Guest => self.vcpu().ctxt().write_sys_reg(i, val.raw()),
+        }
+    }
+}
+
+impl Step<'_> {
+    /// `owner`'s `struct kvm_guest_debug_arch`.
+    #[inline(always)]
+    fn debug_arch(&self, owner: DbgOwner) -> *mut bindings::kvm_guest_debug_arch {
+        match owner {
+            DbgOwner::Host => self.host().debug_regs(),
+            DbgOwner::Guest => self.vcpu().debug_ptr(),
+        }
+    }
+}
+
+/// The array of `kind` in the debug state at `p`.
+///
+/// # Safety
+///
+/// `p` points to a live `struct kvm_guest_debug_arch` that nothing else
+/// accesses for `'a`.
+#[inline(always)]
+unsafe fn debug_array<'a>(
+    p: *mut bindings::kvm_guest_debug_arch,
+    kind: DbgKind,
+) -> &'a mut [u64; MAX_DBG_REGS] {
+    // SAFETY: the caller's contract.
+    let d = unsafe { &mut *p };
+    match kind {
+        DbgKind::Bcr => &mut d.dbg_bcr,
+        DbgKind::Bvr => &mut d.dbg_bvr,
+        DbgKind::Wcr => &mut d.dbg_wcr,
+        DbgKind::Wvr => &mut d.dbg_wvr,
+    }
+}
+
 impl RunContext for Step<'_> {
     #[inline(always)]
     fn adjust_pc(&mut self) {
@@ -360,16 +443,14 @@ impl RunContext for Step<'_> {
 
     #[inline(always)]
     fn debug_switch_to_guest(&mut self) {
-        // SAFETY: the hyp-side debug switch of `hyp/vhe/debug-sr.c` on the live
-        // vCPU, with the guest's traps active, as the C calls it.
-        unsafe { glue::vhe_rs_debug_switch_to_guest(self.vcpu().as_ptr()) }
+        let mut regs = self.regs();
+        debug::switch_to_guest(self, &mut regs)
     }
 
     #[inline(always)]
     fn debug_switch_to_host(&mut self) {
-        // SAFETY: as for `debug_switch_to_guest`, after the guest's state was
-        // saved and the host's restored.
-        unsafe { glue::vhe_rs_debug_switch_to_host(self.vcpu().as_ptr()) }
+        let mut regs = self.regs();
+        debug::switch_to_host(self, &mut regs)
     }
 
     #[inline(always)]

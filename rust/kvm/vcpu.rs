@@ -394,6 +394,28 @@ impl Vcpu {
         u64::from(vl) / u64::from(bindings::__SVE_VQ_BYTES)
     }
 
+    /// `vcpu->arch.debug_ptr`: the debug state the guest runs with (its own,
+    /// or the VMM's `external_debug_state`), set by `kvm_arm_setup_debug()`.
+    #[inline(always)]
+    pub(crate) fn debug_ptr(&self) -> *mut bindings::kvm_guest_debug_arch {
+        // SAFETY: the live vCPU's field (type invariant).
+        unsafe { (*self.as_ptr()).arch.debug_ptr }
+    }
+
+    /// `vcpu_get_flag(vcpu, DEBUG_DIRTY)`.
+    #[inline(always)]
+    pub(crate) fn debug_dirty(&self) -> bool {
+        // SAFETY: the vCPU is live (type invariant).
+        unsafe { glue::vhe_rs_vcpu_debug_dirty(self.as_ptr()) }
+    }
+
+    /// `vcpu_clear_flag(vcpu, DEBUG_DIRTY)`.
+    #[inline(always)]
+    pub(crate) fn clear_debug_dirty(&self) {
+        // SAFETY: the vCPU is live and this thread's (type invariant).
+        unsafe { glue::vhe_rs_vcpu_clear_debug_dirty(self.as_ptr()) }
+    }
+
     /// The offsets of `vcpu_ptimer(vcpu)`: `*offset.vm_offset` and
     /// `*offset.vcpu_offset`, each 0 where the pointer is NULL.
     #[inline(always)]

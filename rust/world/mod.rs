@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod debug;
 pub mod entry_traps;
 pub mod exits;
 pub mod fixup;

@@ -27,7 +27,7 @@
 //!    PSTATE (the PSTATE made safe by [`crate::world::pstate::el2_return_spsr`]),
 //!    and VDISR_EL2 with RAS ([`sysreg_sr::restore_guest_state`]);
 //! 6. `__debug_switch_to_guest()` ([`RunContext::debug_switch_to_guest`]:
-//!    still C);
+//!    the module's is `crate::world::debug::switch_to_guest`);
 //! 7. the loop: `do { exit_code = __guest_enter(vcpu); } while
 //!    (fixup_guest_exit(vcpu, &exit_code));` ([`RunContext::guest_enter`],
 //!    [`fixup::fixup_guest_exit`]): an exit handled at EL2 enters the guest

@@ -173,6 +173,37 @@ class Indirect(unittest.TestCase):
         self.assertFalse(ok)
         self.assertEqual([o[0] for o in res.offences], ["print"])
 
+    def test_jump_table_is_no_offence(self):
+        """A compiler's switch (adrp/add of a table in data, adr of the function,
+        a load from the table, add, br) branches inside the function only:
+        no offence, and the whole function is still read."""
+        table = [("adrp x10, 0x0", "R_AARCH64_ADR_PREL_PG_HI21 .rodata"),
+                 ("add x10, x10, #0x0", "R_AARCH64_ADD_ABS_LO12_NC .rodata"),
+                 "adr x11, @root+0x8", "ldrsw x12, [x10, x9, lsl #2]", "add x11, x11, x12", "br x11"]
+        text = disasm(("root", table + ["ret", "ret"]))
+        ok, res, out = run_check(text, ["^root$"])
+        self.assertTrue(ok, out)
+        text = disasm(("root", table + ["ret", call("_printk"), "ret"]))
+        ok, res, _ = run_check(text, ["^root$"])
+        self.assertEqual([o[0] for o in res.offences], ["print"])
+
+    def test_not_a_jump_table(self):
+        """A br whose base is not the function's own address, or with no table
+        in data, stays an unknown callee."""
+        for body in (
+            # the base comes from a register, not adr
+            [("adrp x10, 0x0", "R_AARCH64_ADR_PREL_PG_HI21 .rodata"),
+             "ldrsw x12, [x10, x9, lsl #2]", "add x11, x8, x12", "br x11"],
+            # adr outside the function
+            [("adrp x10, 0x0", "R_AARCH64_ADR_PREL_PG_HI21 .rodata"),
+             "adr x11, 0x100000", "ldrsw x12, [x10, x9, lsl #2]", "add x11, x11, x12", "br x11"],
+            # no table in data
+            ["adr x11, @root+0x8", "ldrsw x12, [x10, x9, lsl #2]", "add x11, x11, x12", "br x11"],
+        ):
+            ok, res, out = run_check(disasm(("root", body + ["ret"])), ["^root$"])
+            self.assertFalse(ok, body)
+            self.assertEqual([o[0] for o in res.offences], ["indirect"], out)
+
     def test_address_taken_is_a_call(self):
         text = disasm(("root", PROLOGUE + [("adrp x1, 0x0", "R_AARCH64_ADR_PREL_PG_HI21 cb"),
                                            ("add x1, x1, #0x0", "R_AARCH64_ADD_ABS_LO12_NC cb"),

@@ -55,8 +55,6 @@ static struct {
 static struct {
 	typeof(&__guest_enter) guest_enter;
 	typeof(&__kvm_adjust_pc) adjust_pc;
-	typeof(&__debug_switch_to_guest) debug_switch_to_guest;
-	typeof(&__debug_switch_to_host) debug_switch_to_host;
 	typeof(&__fpsimd_restore_state) fpsimd_restore_state;
 	typeof(&__sve_restore_state) sve_restore_state;
 	typeof(&__vgic_v2_perform_cpuif_access) vgic_v2_perform_cpuif_access;
@@ -95,8 +93,6 @@ const char *vhe_rs_hook_lookup(void)
 	HOOK_LOOKUP(this_cpu_vector, this_cpu_vector);
 	RUN_HOOK_LOOKUP(guest_enter, __guest_enter);
 	RUN_HOOK_LOOKUP(adjust_pc, __kvm_adjust_pc);
-	RUN_HOOK_LOOKUP(debug_switch_to_guest, __debug_switch_to_guest);
-	RUN_HOOK_LOOKUP(debug_switch_to_host, __debug_switch_to_host);
 	RUN_HOOK_LOOKUP(fpsimd_restore_state, __fpsimd_restore_state);
 	RUN_HOOK_LOOKUP(sve_restore_state, __sve_restore_state);
 	RUN_HOOK_LOOKUP(vgic_v2_perform_cpuif_access, __vgic_v2_perform_cpuif_access);
@@ -540,17 +536,7 @@ void __nocfi vhe_rs_adjust_pc(struct kvm_vcpu *vcpu)
 }
 NOKPROBE_SYMBOL(vhe_rs_adjust_pc);
 
-void __nocfi vhe_rs_debug_switch_to_guest(struct kvm_vcpu *vcpu)
-{
-	run_hooks.debug_switch_to_guest(vcpu);
-}
-NOKPROBE_SYMBOL(vhe_rs_debug_switch_to_guest);
 
-void __nocfi vhe_rs_debug_switch_to_host(struct kvm_vcpu *vcpu)
-{
-	run_hooks.debug_switch_to_host(vcpu);
-}
-NOKPROBE_SYMBOL(vhe_rs_debug_switch_to_host);
 
 /* kvm_hyp_handle_fpsimd()'s __fpsimd_restore_state(&vcpu->arch.ctxt.fp_regs) */
 void __nocfi vhe_rs_fpsimd_restore_guest(struct kvm_vcpu *vcpu)
@@ -600,3 +586,16 @@ void __nocfi vhe_rs_skip_instr32(struct kvm_vcpu *vcpu)
 	run_hooks.skip_instr32(vcpu);
 }
 NOKPROBE_SYMBOL(vhe_rs_skip_instr32);
+
+/* The debug switch's flag (rust/world/debug.rs), a vCPU flag only C can name. */
+bool vhe_rs_vcpu_debug_dirty(struct kvm_vcpu *vcpu)
+{
+	return vcpu_get_flag(vcpu, DEBUG_DIRTY);
+}
+NOKPROBE_SYMBOL(vhe_rs_vcpu_debug_dirty);
+
+void vhe_rs_vcpu_clear_debug_dirty(struct kvm_vcpu *vcpu)
+{
+	vcpu_clear_flag(vcpu, DEBUG_DIRTY);
+}
+NOKPROBE_SYMBOL(vhe_rs_vcpu_clear_debug_dirty);

@@ -152,8 +152,6 @@ unsigned long vhe_rs_vectors(void);
  */
 u64 vhe_rs_guest_enter(struct kvm_vcpu *vcpu);
 void vhe_rs_adjust_pc(struct kvm_vcpu *vcpu);
-void vhe_rs_debug_switch_to_guest(struct kvm_vcpu *vcpu);
-void vhe_rs_debug_switch_to_host(struct kvm_vcpu *vcpu);
 void vhe_rs_fpsimd_restore_guest(struct kvm_vcpu *vcpu);
 void vhe_rs_sve_restore_guest(struct kvm_vcpu *vcpu);
 bool vhe_rs_vcpu_has_fpmr(struct kvm_vcpu *vcpu);
@@ -161,5 +159,7 @@ int vhe_rs_vgic_v2_cpuif_access(struct kvm_vcpu *vcpu);
 int vhe_rs_vgic_v3_cpuif_access(struct kvm_vcpu *vcpu);
 bool vhe_rs_populate_fault_info(struct kvm_vcpu *vcpu);
 void vhe_rs_skip_instr32(struct kvm_vcpu *vcpu);
+bool vhe_rs_vcpu_debug_dirty(struct kvm_vcpu *vcpu);
+void vhe_rs_vcpu_clear_debug_dirty(struct kvm_vcpu *vcpu);
 
 #endif
