@@ -138,6 +138,10 @@ static const char *whose(const struct fpregs *got, const struct fpregs *want)
 	return got->v[0] == want->v[0] ? "its own (another register differs)" : "unknown";
 }
 
+/*
+ * Host state: V0-V31, FPSR and FPCR are the calling thread's own; the kernel
+ * switches them per task, so they hold whatever else runs on the machine.
+ */
 static void check(const char *who, const struct fpregs *got, const struct fpregs *want)
 {
 	for (int r = 0; r < 32; r++)

@@ -201,6 +201,10 @@ static void *polluter(void *arg)
 			     "mov x12, %[g]\n"
 			     STORE_SVE
 			     : "+r"(x12) : [g] "r"(&got) : SVE_CLOBBERS, "x10", "cc");
+		/*
+		 * Host state: the thread's own Z/P/FFR at its own VL (prctl), kept per
+		 * task by the kernel across preemption: holds whatever else runs.
+		 */
 		for (size_t b = 0; b < state_len(host_vl); b++) {
 			name_reg(reg, sizeof(reg), b, host_vl);
 			TEST_ASSERT(got.b[b] == want.b[b],
@@ -266,6 +270,7 @@ static void *vcpu_thread(void *p)
 	do {
 		vhe_rs_migrate(a->exits + a->id, ncpus);
 		TEST_ASSERT(run_with_vregs(a->vcpu->fd, &want, &got) == 0, "KVM_RUN failed");
+		/* Host state: the thread's own V registers, switched per task by the kernel. */
 		for (int r = 0; r < 32; r++)
 			TEST_ASSERT(got.v[r] == want.v[r],
 				    "vCPU thread %lu: V%d changed across KVM_RUN: %016lx%016lx (%s)",

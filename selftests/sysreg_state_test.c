@@ -25,10 +25,14 @@
  *    every third one it writes new values into some of them with KVM_SET_ONE_REG
  *    and tells the guest, which checks it sees them (what vcpu_load restored);
  *  - each vCPU thread issues KVM_RUN itself (svc) and compares its TPIDR_EL0 and
- *    TPIDRRO_EL0 (and PMUSERENR_EL0, which vcpu_load/put also switch, if EL0 can
- *    read it) before and after, before it touches anything using TLS; a host
+ *    TPIDRRO_EL0 before and after, before it touches anything using TLS; a host
  *    thread once came back from KVM_RUN with the guest's TPIDR_EL0
  *    (0x1de7ec7edbadc0de is KVM's reset value of an unset guest register);
+ *  - and PMUSERENR_EL0, which vcpu_load/put also switch, if EL0 can read it: not
+ *    compared with an earlier value of its own, since it is not the thread's (see
+ *    check_pmuserenr()), but checked to be what the host's PMU driver would have
+ *    left, and with a user-readable counter of the thread's own (when
+ *    perf_user_access allows it) to be exactly the driver's ER|CR;
  *  - the vCPU threads migrate between CPUs at exits to userspace, and a
  *    "polluter" thread per CPU preempts them (sched_yield) and checks its own
  *    TPIDR_EL0/TPIDRRO_EL0 every time;
@@ -38,10 +42,14 @@
  * through KVM (the vCPU's "exits" counter moves by one per instruction), so the
  * test cannot pass because the CPU stopped trapping.
  *
- *   sysreg_state_test [-i ROUNDS] [-v VCPUS] [-w WFI_EVERY]
+ *   sysreg_state_test [-i ROUNDS] [-v VCPUS] [-w WFI_EVERY] [-P]
+ *
+ * -P: the vCPU threads open no counter of their own (PMUSERENR_EL0 is then only
+ * checked to be a value of the host's driver, 0 or ER|CR).
  */
 #define _GNU_SOURCE
 #include <linux/arm-smccc.h>
+#include <linux/perf_event.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -243,11 +251,14 @@ struct vcpu_ctx {
 	uint64_t owner;
 	/* counts */
 	uint64_t runs, user_exits, intr, sets, probe_base, probe_exits[2];
+	/* PMUSERENR_EL0 seen by the thread: its own user-readable counter, or -1 */
+	int perf_fd;
+	uint64_t pmu_er_cr, pmu_zero, pmu_sysctl_off;
 };
 
 static struct vcpu_ctx ctxs[MAX_VCPUS + 2];
 static int nctxs, ncpus;
-static bool pmuserenr_readable;
+static bool pmuserenr_readable, own_counters = true;
 static atomic_bool stop;
 static atomic_ulong polluter_rounds;
 
@@ -321,6 +332,74 @@ struct user_regs {
 	uint64_t pmuserenr;
 };
 
+/*
+ * PMUSERENR_EL0 as the host's tasks see it. It is a per-CPU register that
+ * Linux does not switch per task: only the arm64 PMU driver writes it for the
+ * host (drivers/perf/arm_pmuv3.c, update_pmuserenr()), 0 or ER|CR, when it
+ * (re)starts the PMU on a CPU (armv8pmu_start(): ER|CR if the task context on
+ * that CPU holds an event with user access and /proc/sys/kernel/perf_user_access
+ * is 1, else 0; and 0 on every CPU when the sysctl is written 0). It does not
+ * run for a task without PMU events of its own, nor when a CPU's last event
+ * goes (armpmu_enable() starts nothing with no counter in use): such a task
+ * sees whatever the driver last wrote on the CPU it is on, e.g. ER|CR left by
+ * another process's user-readable counter there, or 0, and the value changes
+ * when it migrates. KVM loads ARMV8_PMU_USERENR_MASK (EN|SW|CR|ER) at vcpu_load
+ * for the guest and puts the host's back at vcpu_put, the value saved at load
+ * as updated by kvm_set_pmuserenr() when the driver writes it in between
+ * (arch/arm64/kvm/hyp/include/hyp/switch.h, __activate/__deactivate_traps_common,
+ * arch/arm64/kvm/pmu.c). So what the switch must give a host task back is the
+ * driver's value for that CPU, and what the test may assume of it:
+ *  - always, whatever runs on the machine: a value the driver writes, 0 or
+ *    ER|CR; never EN or SW (nor any other bit), which only the vCPU's value
+ *    has: that is the guest's PMUSERENR_EL0 leaking to the host;
+ *  - when the vCPU thread holds a user-readable counter of its own (opened in
+ *    vcpu_thread() if perf_user_access is 1 and the driver allows it): exactly
+ *    ER|CR, before and after every KVM_RUN, since the driver sets it whenever
+ *    this task's context is scheduled in (perf's sched-in runs before KVM's
+ *    preempt notifier loads the vCPU) and KVM must not lose it. The one
+ *    exception is the sysctl written 0 meanwhile (root changing policy: the
+ *    driver then writes 0 everywhere): 0 is accepted only if the sysctl reads
+ *    0 when the test looks.
+ * It is not compared with the thread's earlier value: another process's
+ * counter may change it at any time (issue 13, item 6).
+ */
+#define PMUSERENR_EN	(1UL << 0)
+#define PMUSERENR_SW	(1UL << 1)
+#define PMUSERENR_CR	(1UL << 2)
+#define PMUSERENR_ER	(1UL << 3)
+#define PMUSERENR_HOST	(PMUSERENR_ER | PMUSERENR_CR)	/* the driver's "user access" value */
+#define PERF_USER_ACCESS "/proc/sys/kernel/perf_user_access"
+
+static int perf_user_access(void)
+{
+	FILE *f = fopen(PERF_USER_ACCESS, "r");
+	int v = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* A CPU_CYCLES counter of this thread's, readable from EL0 (rdpmc: config1 bit 1). */
+static int open_own_user_counter(void)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_HARDWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_HW_CPU_CYCLES,
+		.config1 = 1UL << 1 | 1UL << 0,	/* rdpmc, long */
+		.exclude_kernel = 1,
+		.exclude_hv = 1,
+	};
+
+	if (!pmuserenr_readable || perf_user_access() != 1)
+		return -1;
+	return syscall(__NR_perf_event_open, &attr, 0, -1, -1, 0);
+}
+
 static uint64_t read_pmuserenr(void)
 {
 	uint64_t v = 0;
@@ -340,11 +419,41 @@ static long run_vcpu(int fd, uint64_t own_tp, struct user_regs *before, struct u
 	return ret;
 }
 
+/* What the host task may assume of its PMUSERENR_EL0: see above struct user_regs. */
+static void check_pmuserenr(struct vcpu_ctx *c, uint64_t v, const char *when)
+{
+	if (!pmuserenr_readable)
+		return;
+	/* Whatever else runs: 0 or ER|CR, the only values the host's driver writes. */
+	TEST_ASSERT(v == 0 || v == PMUSERENR_HOST,
+		    "VM %d vCPU %u thread %s (KVM_RUN #%lu): PMUSERENR_EL0 %#lx: not a value the "
+		    "host's PMU driver writes (0 or ER|CR %#lx)%s", c->vm_nr, c->vcpu->id, when,
+		    c->runs, v, PMUSERENR_HOST,
+		    v & (PMUSERENR_EN | PMUSERENR_SW) ? ": the vCPU's value (EN/SW) leaked to the host" : "");
+	if (v == PMUSERENR_HOST)
+		c->pmu_er_cr++;
+	else
+		c->pmu_zero++;
+	/* With a user-readable counter of its own: the driver's ER|CR, restored by vcpu_put. */
+	if (c->perf_fd < 0 || v == PMUSERENR_HOST)
+		return;
+	TEST_ASSERT(perf_user_access() == 0,
+		    "VM %d vCPU %u thread %s (KVM_RUN #%lu): PMUSERENR_EL0 %#lx, expected ER|CR %#lx: "
+		    "the thread holds a user-readable counter and %s is 1, the host's value was lost",
+		    c->vm_nr, c->vcpu->id, when, c->runs, v, PMUSERENR_HOST, PERF_USER_ACCESS);
+	c->pmu_sysctl_off++;
+}
+
 static void check_user_regs(struct vcpu_ctx *c, const struct user_regs *own,
 			    const struct user_regs *got, const char *when)
 {
 	char buf[128];
 
+	/*
+	 * Host state: TPIDR_EL0 and TPIDRRO_EL0 are the thread's own (the kernel
+	 * switches them per task), so they hold whatever else runs; PMUSERENR_EL0
+	 * is not (check_pmuserenr()).
+	 */
 	if (got->r.tpidr != own->r.tpidr)
 		TEST_FAIL("VM %d vCPU %u thread %s (KVM_RUN #%lu): TPIDR_EL0 %#lx, its own is %#lx: %s",
 			  c->vm_nr, c->vcpu->id, when, c->runs, got->r.tpidr, own->r.tpidr,
@@ -353,9 +462,7 @@ static void check_user_regs(struct vcpu_ctx *c, const struct user_regs *own,
 		TEST_FAIL("VM %d vCPU %u thread %s (KVM_RUN #%lu): TPIDRRO_EL0 %#lx, its own is %#lx: %s",
 			  c->vm_nr, c->vcpu->id, when, c->runs, got->r.tpidrro, own->r.tpidrro,
 			  whose(got->r.tpidrro, c, buf, sizeof(buf)));
-	TEST_ASSERT(got->pmuserenr == own->pmuserenr,
-		    "VM %d vCPU %u thread %s (KVM_RUN #%lu): PMUSERENR_EL0 %#lx, was %#lx",
-		    c->vm_nr, c->vcpu->id, when, c->runs, got->pmuserenr, own->pmuserenr);
+	check_pmuserenr(c, got->pmuserenr, when);
 }
 
 /* At an exit to userspace: what vcpu_put saved must be the guest's values. */
@@ -440,8 +547,9 @@ static void *vcpu_thread(void *arg)
 
 	if (c->cpu >= 0)
 		vhe_rs_migrate(c->cpu, ncpus);
-	own.pmuserenr = read_pmuserenr();
+	c->perf_fd = own_counters ? open_own_user_counter() : -1;
 	vhe_rs_own_user_regs(&own.r);
+	check_pmuserenr(c, read_pmuserenr(), "at its start");
 
 	for (;;) {
 		ret = run_vcpu(c->vcpu->fd, own.r.tpidr, &before, &after);
@@ -470,6 +578,8 @@ static void *vcpu_thread(void *arg)
 		}
 		switch (get_ucall(c->vcpu, &uc)) {
 		case UCALL_DONE:
+			if (c->perf_fd >= 0)
+				close(c->perf_fd);
 			return NULL;
 		case UCALL_ABORT:
 			REPORT_GUEST_ASSERT(uc);
@@ -496,6 +606,7 @@ static void *polluter(void *arg)
 	while (!atomic_load(&stop)) {
 		sched_yield();
 		asm volatile("mrs %0, tpidr_el0\n mrs %1, tpidrro_el0" : "=r"(t), "=r"(r));
+		/* Its own, switched per task: holds whatever else runs. */
 		if (t != tp)
 			asm volatile("msr tpidr_el0, %0" : : "r"(tp));
 		TEST_ASSERT(t == tp && r == tpro,
@@ -564,6 +675,12 @@ static void report(int first, int n, uint64_t rounds)
 		       vcpu_stat(c->vcpu, "wfi_exit_stat"), c->user_exits, c->intr, c->sets,
 		       c->probe_exits[0], PROBE_N, c->probe_exits[1], PROBE_N,
 		       held[0] ? "; not all bits held (RES0/RAZ/WI here):" : "", held);
+		if (pmuserenr_readable)
+			printf("sysreg_state_test: VM %d vCPU %u: host PMUSERENR_EL0 ER|CR %lu times, "
+			       "0 %lu times (%s)%s\n", c->vm_nr, c->vcpu->id, c->pmu_er_cr,
+			       c->pmu_zero, c->perf_fd >= 0 ? "with a user-readable counter of its own: "
+			       "ER|CR expected" : "no counter of its own: 0 or ER|CR",
+			       c->pmu_sysctl_off ? "; 0 with perf_user_access turned off" : "");
 	}
 }
 
@@ -577,13 +694,15 @@ int main(int argc, char *argv[])
 	pthread_t pt[8];
 	int opt, cpu;
 
-	while ((opt = getopt(argc, argv, "i:v:w:")) != -1) {
+	while ((opt = getopt(argc, argv, "i:v:w:P")) != -1) {
 		if (opt == 'i')
 			rounds = strtoull(optarg, NULL, 0);
 		else if (opt == 'v')
 			nvcpus = strtoull(optarg, NULL, 0);
 		else if (opt == 'w')
 			wfi_every = strtoull(optarg, NULL, 0);
+		else if (opt == 'P')
+			own_counters = false;
 	}
 	TEST_REQUIRE(nvcpus >= 1 && nvcpus <= MAX_VCPUS && rounds >= 1);
 	ncpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -616,7 +735,7 @@ int main(int argc, char *argv[])
 	TEST_ASSERT(atomic_load(&polluter_rounds) > 0, "the polluters never ran");
 	printf("sysreg_state_test: %d registers checked after every exit; %lu polluter rounds on "
 	       "%d CPUs; host PMUSERENR_EL0 %s; guest and host registers intact\n", NR_SYSREGS,
-	       atomic_load(&polluter_rounds), ncpus, pmuserenr_readable ? "checked" : "not readable");
+	       atomic_load(&polluter_rounds), ncpus, pmuserenr_readable ? "checked (a value of the host's PMU driver)" : "not readable");
 	kvm_vm_free(vm);
 	kvm_vm_free(vm2[0]);
 	kvm_vm_free(vm2[1]);

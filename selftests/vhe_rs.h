@@ -84,6 +84,12 @@ static inline struct vhe_rs_snap vhe_rs_snap(void)
  * must be: Rust if the module was loaded and enabled, C otherwise. Returns a name
  * to print.
  */
+/*
+ * Host state it assumes: vhe_rs/stats counts every VM of the machine, so
+ * "vm_rust grew" holds beside other VMs (they only add to it); "it did not
+ * grow" in a C pass assumes no other process runs a VM on Rust meanwhile, and
+ * both assume nobody loads, unloads or flips the module during the test.
+ */
 static inline const char *vhe_rs_check_backend(struct vhe_rs_snap a, struct vhe_rs_snap b)
 {
 	bool rust = a.vm_rust >= 0 && b.vm_rust > a.vm_rust;

@@ -3,6 +3,12 @@
  * The module's exit counters, for the tests of the exits dealt with at EL2:
  * debugfs vhe_rs/exits (per exception class: dealt with at EL2, returned to
  * the host, of Rust-run vCPUs) and the run lines of vhe_rs/stats.
+ *
+ * Host state they assume: these counters are the machine's, not the test's.
+ * The tests assert deltas around what they do, "exactly N" or "at least N":
+ * "at least" holds beside other VMs on Rust; "exactly" and "none" assume that
+ * no other process runs a VM on vhe_rs while the test does (true in make
+ * check's plans, which run one test at a time; beside-perf-user runs no VM).
  */
 #ifndef SELFTEST_VHE_RS_EXITS_H
 #define SELFTEST_VHE_RS_EXITS_H

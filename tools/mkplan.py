@@ -32,6 +32,39 @@ GIC_TRAP_UPSTREAM = ["aarch64/vgic_irq", "aarch64/vgic_lpi_stress", "aarch64/no-
 GIC_TRAP_OWN = ["el2_exits_test", "aarch32_guest_test", "vhe_rs_smoke"]
 EXITS = "/sys/kernel/debug/vhe_rs/exits"
 
+# Programs of selftests/ that are helpers, not tests: not run as tests of their own.
+HELPERS = {"perf_user"}
+# The project's state tests, run again beside another process that holds a
+# user-readable perf counter (selftests/perf_user.c) in each pass of the first
+# boot: every check of host state in them must hold whatever else runs on the
+# machine (Documentation/selftests.rst, "Beside a perf user"; issue 13, item 6).
+BESIDE_PERF_USER = ["sysreg_state_test -P -i 300", "fp_state_test", "sve_state_test",
+                    "sysreg_state_test"]
+PERF_USER_ACCESS = "/proc/sys/kernel/perf_user_access"
+
+
+def beside_perf_user_command():
+    """One shell command: perf_user_access on (written 0 first: the driver then
+    clears PMUSERENR_EL0 on every CPU), the first test started, perf_user
+    started 0.3 s later (so that a vCPU thread sees the register change under
+    it, as in the issue), then the others with it still running; perf_user
+    stopped, its counts printed, the sysctl put back. Fails if any test does,
+    or if perf_user could not read its counter from EL0."""
+    first, rest = BESIDE_PERF_USER[0], BESIDE_PERF_USER[1:]
+    s = PERF_USER_ACCESS
+    return (f"o=$(cat {s}); echo 0 > {s} && echo 1 > {s} || exit 1; rc=0; "
+            f"/opt/vhe-rs/{first} > /tmp/bpu-first.log 2>&1 & t=$!; sleep 0.3; "
+            f"/opt/vhe-rs/perf_user > /tmp/bpu-perf.log 2>&1 & p=$!; "
+            f"wait $t || {{ rc=1; echo 'beside-perf-user: {first} FAILED'; }}; "
+            f"cat /tmp/bpu-first.log; "
+            f"i=0; until grep -q ready /tmp/bpu-perf.log; do i=$((i + 1)); "
+            f"[ $i -lt 50 ] && kill -0 $p 2>/dev/null || {{ cat /tmp/bpu-perf.log; "
+            f"echo 'beside-perf-user: perf_user did not start'; echo $o > {s}; exit 1; }}; "
+            f"sleep 0.1; done; "
+            f"for t in {' '.join(repr(t) for t in rest)}; do echo \"beside-perf-user: $t\"; "
+            f"/opt/vhe-rs/$t || {{ rc=1; echo \"beside-perf-user: $t FAILED\"; }}; done; "
+            f"kill $p; wait $p || rc=1; cat /tmp/bpu-perf.log; echo $o > {s}; exit $rc")
+
 
 def parse_list(path):
     """NAME TIMEOUT [ARGS...]  |  NAME skip REASON...  |
@@ -90,7 +123,10 @@ def main(argv=None):
             print(f"mkplan: {p} in {a.list} is not an upstream program", file=sys.stderr)
         sys.exit(1)
     own = sorted(f for f in os.listdir(a.own)
-                 if os.access(os.path.join(a.own, f), os.X_OK) and not re.search(r"\.[od]$", f))
+                 if os.access(os.path.join(a.own, f), os.X_OK) and not re.search(r"\.[od]$", f)
+                 and f not in HELPERS)
+    beside = (os.access(os.path.join(a.own, "perf_user"), os.X_OK)
+              and all(t.split()[0] in own for t in BESIDE_PERF_USER))
 
     if a.gic_trap:
         return write_gic_trap(a, tests, own)
@@ -107,6 +143,8 @@ def main(argv=None):
                 w.test(name, timeout, f"/opt/kvm/{name} {rest}")
         for name in own:
             w.test(f"vhe-rs/{name}", a.own_timeout, f"/opt/vhe-rs/{name}")
+        if beside:
+            w.test("vhe-rs/beside-perf-user", 2 * a.own_timeout, beside_perf_user_command())
 
     w.pass_("baseline").vhe_mode()
     body("baseline")

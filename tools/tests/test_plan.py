@@ -104,6 +104,32 @@ class MkplanTest(unittest.TestCase):
         self.assertEqual([s.name for s in steps[-6:]], ["disable", "vhe-rs/vhe_rs_smoke-disabled", "enable",
                                                         "stats", "rmmod", "module-unloaded"])
 
+    def test_mkplan_beside_perf_user(self):
+        """With perf_user and the state tests built: perf_user is no test of its own,
+        and each pass of the first boot ends its tests with beside-perf-user."""
+        with tempfile.TemporaryDirectory() as d:
+            progs, lst, own, out = (os.path.join(d, x) for x in ("PROGS", "list", "own", "check.plan"))
+            with open(progs, "w") as f:
+                f.write("rseq_test\n")
+            with open(lst, "w") as f:
+                f.write("rseq_test 300\n")
+            os.mkdir(own)
+            for name in ("perf_user", "fp_state_test", "sve_state_test", "sysreg_state_test"):
+                with open(os.path.join(own, name), "w") as f:
+                    f.write("")
+                os.chmod(os.path.join(own, name), 0o755)
+            with contextlib.redirect_stdout(io.StringIO()):
+                mkplan.main(["--progs", progs, "--list", lst, "--own", own, "--out", out])
+            _, steps = read_plan(out)
+        tests = [s.full for s in steps if s.kind == "TEST"]
+        self.assertNotIn("baseline/vhe-rs/perf_user", tests)
+        for p in ("baseline", "module"):
+            self.assertEqual(tests[tests.index(f"{p}/vhe-rs/sysreg_state_test") + 1], f"{p}/vhe-rs/beside-perf-user")
+        step = next(s for s in steps if s.full == "module/vhe-rs/beside-perf-user")
+        for t in mkplan.BESIDE_PERF_USER:
+            self.assertIn(t, step.arg)
+        self.assertIn("/opt/vhe-rs/perf_user", step.arg)
+
 
     def test_mkplan_gic_trap(self):
         with tempfile.TemporaryDirectory() as d:
