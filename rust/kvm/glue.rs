@@ -84,6 +84,7 @@ c_enum! {
         ExitSerror = VHE_RS_STAT_EXIT_SERROR,
         ExitIl = VHE_RS_STAT_EXIT_IL,
         ExitOther = VHE_RS_STAT_EXIT_OTHER,
+        DebugSwitched = VHE_RS_STAT_DEBUG_SWITCHED,
         RunFpIllegal = VHE_RS_STAT_RUN_FP_ILLEGAL,
         FpIllegal = VHE_RS_STAT_FP_ILLEGAL,
         BadSlot = VHE_RS_STAT_BAD_SLOT,

@@ -444,7 +444,9 @@ impl RunContext for Step<'_> {
     #[inline(always)]
     fn debug_switch_to_guest(&mut self) {
         let mut regs = self.regs();
-        debug::switch_to_guest(self, &mut regs)
+        if debug::switch_to_guest(self, &mut regs) {
+            self.count(Stat::DebugSwitched);
+        }
     }
 
     #[inline(always)]

@@ -291,14 +291,15 @@ fn restore_state<C: DebugContext, A: RegAccess>(ctx: &mut C, regs: &mut A, owner
 
 /// `__debug_switch_to_guest(vcpu)`: with `DEBUG_DIRTY`, the host's debug
 /// registers saved and the guest's loaded. Every exception masked, the
-/// guest's traps active.
+/// guest's traps active. Returns whether it switched (the entry was dirty).
 #[inline(always)]
-pub fn switch_to_guest<C: DebugContext, A: RegAccess>(ctx: &mut C, regs: &mut A) {
+pub fn switch_to_guest<C: DebugContext, A: RegAccess>(ctx: &mut C, regs: &mut A) -> bool {
     if !ctx.debug_dirty() {
-        return;
+        return false;
     }
     save_state(ctx, regs, DbgOwner::Host);
     restore_state(ctx, regs, DbgOwner::Guest);
+    true
 }
 
 /// `__debug_switch_to_host(vcpu)`: with `DEBUG_DIRTY`, the guest's debug

@@ -141,6 +141,7 @@ static const char * const stat_names[VHE_RS_NR_STATS] = {
 	[VHE_RS_STAT_EXIT_SERROR]	= "exit_serror",
 	[VHE_RS_STAT_EXIT_IL]		= "exit_il",
 	[VHE_RS_STAT_EXIT_OTHER]	= "exit_other",
+	[VHE_RS_STAT_DEBUG_SWITCHED]	= "debug_switched",
 	[VHE_RS_STAT_RUN_FP_ILLEGAL]	= "bug_run_fp_illegal_transition",
 	[VHE_RS_STAT_FP_ILLEGAL]	= "bug_fp_illegal_transition",
 	[VHE_RS_STAT_BAD_SLOT]		= "bug_context_slot_out_of_bounds",
@@ -196,7 +197,9 @@ static unsigned long stat_sum(enum vhe_rs_stat stat)
  *    IRQ, an SError, an illegal exception return, anything else;
  *  - guest_enter: entries into the guest, the runs and every exit dealt with
  *    at EL2 (exits_el2[]);
- *  - fp_trap_shallow: the lazy FP traps served at EL2 (FP_ASIMD and SVE).
+ *  - fp_trap_shallow: the lazy FP traps served at EL2 (FP_ASIMD and SVE);
+ *  - debug_clean_runs: the runs that moved no debug register (the others,
+ *    counted, are debug_switched).
  */
 static void stats_show_run(struct seq_file *m)
 {
@@ -219,6 +222,8 @@ static void stats_show_run(struct seq_file *m)
 	seq_printf(m, "vcpu_run %lu\n", runs);
 	seq_printf(m, "guest_enter %lu\n", runs + el2);
 	seq_printf(m, "fp_trap_shallow %lu\n", fp);
+	/* The runs whose debug state was clean: no debug register moved. */
+	seq_printf(m, "debug_clean_runs %lu\n", runs - stat_sum(VHE_RS_STAT_DEBUG_SWITCHED));
 }
 
 static int stats_show(struct seq_file *m, void *v)

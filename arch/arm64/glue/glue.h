@@ -82,6 +82,8 @@ enum vhe_rs_stat {
 	VHE_RS_STAT_EXIT_SERROR,
 	VHE_RS_STAT_EXIT_IL,
 	VHE_RS_STAT_EXIT_OTHER,
+	/* Runs that switched the debug registers (DEBUG_DIRTY at entry). */
+	VHE_RS_STAT_DEBUG_SWITCHED,
 	/* Found in the run path, which cannot WARN: counted only (see debugfs). */
 	VHE_RS_STAT_RUN_FP_ILLEGAL,
 	/* Reported with a WARN (once each) too: a bug in KVM or in the backend. */

@@ -191,7 +191,10 @@ fn a_dirty_run_switches_exactly_the_implemented_registers() {
             let guest = ctx.state.clone();
             let guest_mdccint = ctx.mdccint[0];
 
-            debug::switch_to_guest(&mut ctx, &mut regs);
+            assert!(
+                debug::switch_to_guest(&mut ctx, &mut regs),
+                "a dirty entry switches"
+            );
             assert!(ctx.dirty, "the flag stays set while the guest runs");
             let implemented = |k: usize, n: usize| n <= if k < 2 { brps } else { wrps };
             for n in 0..MAX_DBG_REGS {
@@ -253,7 +256,10 @@ fn a_dirty_run_switches_exactly_the_implemented_registers() {
 
             // Clean: nothing moves.
             regs.log.clear();
-            debug::switch_to_guest(&mut ctx, &mut regs);
+            assert!(
+                !debug::switch_to_guest(&mut ctx, &mut regs),
+                "a clean entry does not"
+            );
             debug::switch_to_host(&mut ctx, &mut regs);
             assert!(regs.log.is_empty(), "a clean vCPU touched {:?}", regs.log);
         }
