@@ -52,15 +52,21 @@ static VECTORS: AtomicU64 = AtomicU64::new(0);
 /// Takes the vector addresses `backend.c` looked up. Called at registration,
 /// before KVM can call any step.
 pub(crate) fn set_vectors() {
-    // SAFETY: the glue answers the addresses its init looked up: the kernel's
-    // per-CPU `kvm_hyp_vector` and `this_cpu_vector` (`unsigned long` and
-    // `const char *`, both 64 bits), which outlive the module; no step runs
-    // yet.
-    unsafe {
-        HYP_VECTOR.set(glue::vhe_rs_percpu_hyp_vector() as usize);
-        THIS_CPU_VECTOR.set(glue::vhe_rs_percpu_this_cpu_vector() as usize);
-        VECTORS.store(glue::vhe_rs_vectors(), Ordering::Relaxed);
-    }
+    // SAFETY: the glue answers addresses its init looked up; no side effect.
+    let (hyp, host, vectors) = unsafe {
+        (
+            glue::vhe_rs_percpu_hyp_vector(),
+            glue::vhe_rs_percpu_this_cpu_vector(),
+            glue::vhe_rs_vectors(),
+        )
+    };
+    // SAFETY: the kernel's per-CPU `kvm_hyp_vector` (`unsigned long`), which
+    // outlives the module; no step runs yet.
+    unsafe { HYP_VECTOR.set(hyp as usize) };
+    // SAFETY: the kernel's per-CPU `this_cpu_vector` (`const char *`, 64 bits),
+    // which outlives the module; no step runs yet.
+    unsafe { THIS_CPU_VECTOR.set(host as usize) };
+    VECTORS.store(vectors, Ordering::Relaxed);
 }
 
 /// This CPU's instance of a per-CPU vector address.
@@ -457,12 +463,13 @@ impl RunContext for Step<'_> {
 
     #[inline(always)]
     fn guest_enter(&mut self) -> u64 {
-        // SAFETY: `__guest_enter()` (hyp/entry.S): the guest's state is on the
-        // CPU (the run script's steps before the loop), HCR_EL2 and VBAR_EL2
-        // are the guest's and every exception is masked; it saves the host's
-        // callee-saved registers in this CPU's host context and returns
-        // through the hyp vectors' `__guest_exit`.
-        let exit = unsafe { glue::vhe_rs_guest_enter(self.vcpu().as_ptr()) };
+        let vcpu = self.vcpu().as_ptr();
+        // SAFETY: `__guest_enter()` (hyp/entry.S) on the live vCPU: the guest's
+        // state is on the CPU (the run script's steps before the loop),
+        // HCR_EL2 and VBAR_EL2 are the guest's and every exception is masked;
+        // it saves the host's callee-saved registers in this CPU's host
+        // context and returns through the hyp vectors' `__guest_exit`.
+        let exit = unsafe { glue::vhe_rs_guest_enter(vcpu) };
         // The deliberately broken build's fault, after the guest's first exit
         // (through the hyp vectors): `tools/hyp-panic-test`.
         #[cfg(vhe_rs_break_hyp)]

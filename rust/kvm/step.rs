@@ -84,10 +84,11 @@ fn pmu_key_enabled() -> bool {
 ///
 /// `vcpu` is the vCPU of the step being run and `host` is the `kvm_host_data`
 /// of the CPU it runs on (`cpu`), which it cannot leave until it returns.
-/// `features` are the vCPU's when made by [`Step::for_load`] or
-/// [`Step::for_run`], none otherwise (only those steps read them); `sve`,
-/// when known, is `vcpu_has_sve()`. `in_run` is set for the run path, which
-/// may not WARN.
+/// `facts`, when set, are what the vCPU has ([`Step::for_load`] asks the
+/// kernel, [`Step::for_loaded`] reads what `vcpu_load` recorded; otherwise
+/// they are asked when needed). `run`, when set, is this CPU's run-path state.
+/// `caps` is a snapshot of the capabilities, or `CAPS_UNREAD`. `in_run` is set
+/// for the run path, which may not WARN.
 pub(crate) struct Step<'a> {
     vcpu: &'a Vcpu,
     host: &'a HostData,
@@ -266,10 +267,7 @@ impl<'a> Step<'a> {
     /// `vcpu_has_sve()`, from what the step knows or asked of the kernel.
     #[inline(always)]
     pub(crate) fn has_sve(&self) -> bool {
-        match self.facts {
-            Some(f) => f.sve,
-            None => self.vcpu.has_sve(),
-        }
+        self.facts().sve
     }
 
     /// Counts `stat` on this CPU.

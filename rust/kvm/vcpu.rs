@@ -177,12 +177,6 @@ impl Vcpu {
         unsafe { &*addr_of_mut!((*self.as_ptr()).arch.ctxt).cast::<CpuContext>() }
     }
 
-    /// Whether the vCPU has SVE (`vcpu_has_sve`).
-    pub(crate) fn has_sve(&self) -> bool {
-        // SAFETY: the vCPU is live (type invariant).
-        unsafe { glue::vhe_rs_vcpu_has_sve(self.as_ptr()) }
-    }
-
     /// What the vCPU and its VM have, as far as the steps care: the
     /// deferred registers' features (`ctxt_has_*()`, `vcpu_el1_is_32bit()`;
     /// RAS is the host's), SVE and FPMR; one call into the glue.

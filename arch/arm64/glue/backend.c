@@ -344,12 +344,6 @@ void __nocfi vhe_rs_bind_guest_fp(struct kvm_vcpu *vcpu)
 	clear_thread_flag(TIF_FOREIGN_FPSTATE);
 }
 
-bool vhe_rs_vcpu_has_sve(const struct kvm_vcpu *vcpu)
-{
-	return vcpu_has_sve(vcpu);
-}
-/* Reached from the run path when the vCPU was loaded by the C. */
-NOKPROBE_SYMBOL(vhe_rs_vcpu_has_sve);
 
 unsigned long vhe_rs_local_irq_save(void)
 {
@@ -562,11 +556,6 @@ void __nocfi vhe_rs_sve_restore_guest(struct kvm_vcpu *vcpu)
 }
 NOKPROBE_SYMBOL(vhe_rs_sve_restore_guest);
 
-bool vhe_rs_vcpu_has_fpmr(struct kvm_vcpu *vcpu)
-{
-	return kvm_has_fpmr(vcpu->kvm);
-}
-NOKPROBE_SYMBOL(vhe_rs_vcpu_has_fpmr);
 
 int __nocfi vhe_rs_vgic_v2_cpuif_access(struct kvm_vcpu *vcpu)
 {
