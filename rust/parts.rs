@@ -72,7 +72,7 @@ pub const PARTS: &[Part] = &[
     Part {
         name: "debug",
         steps: &[Step::SetupDebug, Step::ClearDebug],
-        implemented: false,
+        implemented: true,
     },
 ];
 

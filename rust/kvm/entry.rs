@@ -15,6 +15,7 @@ use super::task;
 use super::vcpu::Vcpu;
 use crate::arch::Cpu;
 use crate::parts::{Parts, Step};
+use crate::world::debug_state::{self, DebugIllegal, DebugStateContext};
 use crate::world::{fp, loadput};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::bindings;
@@ -192,6 +193,33 @@ steps! {
         })
     }
 
+    /// `setup_debug` (`kvm_arm_setup_debug()`), IRQs off, before each entry.
+    vcpu SetupDebug(vcpu) {
+        let mut c = ctx(vcpu);
+        let mut regs = cpu(&c);
+        match debug_state::setup_debug(&mut c, &mut regs) {
+            Ok(s) => {
+                let g = c.guest_debug();
+                if g.singlestep() {
+                    c.count(Stat::DebugVmmSs);
+                }
+                if g.use_hw() {
+                    c.count(Stat::DebugVmmHw);
+                }
+                if s.preserve.is_some() && !g.any() {
+                    c.count(Stat::DebugOsLock);
+                }
+            }
+            // The C BUG()s; the vCPU runs with the last entry's debug state.
+            Err(DebugIllegal) => stats::report(Stat::DebugIllegal),
+        }
+    }
+
+    /// `clear_debug` (`kvm_arm_clear_debug()`), IRQs off, after each exit.
+    vcpu ClearDebug(vcpu) {
+        debug_state::clear_debug(&mut ctx(vcpu));
+    }
+
     /// `vcpu_load` (`kvm_vcpu_load_vhe()`), preemption disabled.
     vcpu VcpuLoad(vcpu) {
         let mut c = load_ctx(vcpu);
@@ -253,7 +281,9 @@ fn fill(ops: &mut bindings::kvm_vhe_backend_ops, parts: Parts) {
                 PutFp => put_fp,
                 VcpuLoad => vcpu_load,
                 VcpuPut => vcpu_put,
-                ; VcpuRun, SetupDebug, ClearDebug
+                SetupDebug => setup_debug,
+                ClearDebug => clear_debug,
+                ; VcpuRun
             }
             if *step == Step::VcpuRun {
                 ops.vcpu_run = Some(vhe_rs_vcpu_run);

@@ -85,10 +85,14 @@ c_enum! {
         ExitIl = VHE_RS_STAT_EXIT_IL,
         ExitOther = VHE_RS_STAT_EXIT_OTHER,
         DebugSwitched = VHE_RS_STAT_DEBUG_SWITCHED,
+        DebugVmmSs = VHE_RS_STAT_DEBUG_VMM_SS,
+        DebugVmmHw = VHE_RS_STAT_DEBUG_VMM_HW,
+        DebugOsLock = VHE_RS_STAT_DEBUG_OS_LOCK,
         RunFpIllegal = VHE_RS_STAT_RUN_FP_ILLEGAL,
         FpIllegal = VHE_RS_STAT_FP_ILLEGAL,
         BadSlot = VHE_RS_STAT_BAD_SLOT,
         CtxsyncIrqsOn = VHE_RS_STAT_CTXSYNC_IRQS_ON,
+        DebugIllegal = VHE_RS_STAT_DEBUG_ILLEGAL,
     }
 }
 

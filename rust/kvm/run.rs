@@ -23,7 +23,7 @@
 use super::glue::{self, Cap, Stat};
 use super::percpu::{CpuOffset, PerCpu};
 use super::step::Step;
-use super::vcpu::Vcpu;
+use super::vcpu::{Vcpu, DEBUG_DIRTY};
 use crate::arch::{
     Cpu, Esr, RegAccess, Value, CNTP_CVAL_EL02, CPACR_EL1, ELR_EL2, FPEXC32_EL2, FPMR, HCR_EL2,
     MDCCINT_EL1, SPSR_EL2, VBAR_EL1, VSESR_EL2, ZCR_EL12,
@@ -362,12 +362,12 @@ const _: () = assert!(MAX_DBG_REGS == bindings::KVM_ARM_MAX_DBG_REGS as usize);
 impl DebugContext for Step<'_> {
     #[inline(always)]
     fn debug_dirty(&self) -> bool {
-        self.vcpu().debug_dirty()
+        self.vcpu().flag(DEBUG_DIRTY)
     }
 
     #[inline(always)]
     fn clear_debug_dirty(&mut self) {
-        self.vcpu().clear_debug_dirty()
+        self.vcpu().set_flag(DEBUG_DIRTY, false)
     }
 
     #[inline(always)]

@@ -8,12 +8,16 @@ use super::host_data::HostData;
 use super::percpu::CpuOffset;
 use super::stats::{self, PerCpuRun};
 use super::task::Task;
-use super::vcpu::{Vcpu, VcpuFacts, SYS_REGS_LEN};
-use crate::arch::{Cpu, Value, HCRX_EL2, MDCR_EL2};
+use super::vcpu::{
+    Vcpu, VcpuFacts, VcpuFlag, DBG_SS_ACTIVE_PENDING, DEBUG_DIRTY, PMUSERENR_ON_CPU,
+    SYSREGS_ON_CPU, SYS_REGS_LEN,
+};
+use crate::arch::{Cpu, Value, HCRX_EL2, MDCR_EL2, OSLSR_EL1};
+use crate::world::debug_state::{DebugFlag, DebugSource, DebugStateContext, GuestDebug, Preserved};
 use crate::world::fp::{FpContext, FpIllegal, FpOwner};
 use crate::world::loadput::LoadContext;
 use crate::world::stage2::{Stage2, Stage2Context};
-use crate::world::sysreg_sr::{Features, SysregContext, VcpuSlot};
+use crate::world::sysreg_sr::{Features, SysregContext, VcpuSlot, VcpuSysReg};
 use crate::world::traps::{FgtGroup, FgtReg, HostSaved, TrapCaps, TrapContext};
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use kernel::bindings;
@@ -349,7 +353,7 @@ impl SysregContext for Step<'_> {
     }
 
     fn set_sysregs_on_cpu(&mut self, on: bool) {
-        self.vcpu.set_sysregs_on_cpu(on)
+        self.vcpu.set_flag(SYSREGS_ON_CPU, on)
     }
 
     fn workaround_1508412(&self) -> bool {
@@ -430,7 +434,103 @@ impl TrapContext for Step<'_> {
     }
 
     fn set_pmuserenr_on_cpu(&mut self, on: bool) {
-        self.vcpu.set_pmuserenr_on_cpu(on)
+        self.vcpu.set_flag(PMUSERENR_ON_CPU, on)
+    }
+}
+
+impl DebugStateContext for Step<'_> {
+    #[inline(always)]
+    fn guest_debug(&self) -> GuestDebug {
+        GuestDebug {
+            raw: self.vcpu.guest_debug() as u64,
+            singlestep: u64::from(bindings::KVM_GUESTDBG_SINGLESTEP),
+            use_hw: u64::from(bindings::KVM_GUESTDBG_USE_HW),
+        }
+    }
+
+    #[inline(always)]
+    fn oslsr(&self) -> Value<OSLSR_EL1::Reg> {
+        Value::from_raw(
+            self.vcpu
+                .ctxt()
+                .read_sys_reg(bindings::vcpu_sysreg_OSLSR_EL1 as usize),
+        )
+    }
+
+    #[inline(always)]
+    fn flag(&self, flag: DebugFlag) -> bool {
+        self.vcpu.flag(debug_flag(flag))
+    }
+
+    #[inline(always)]
+    fn set_flag(&mut self, flag: DebugFlag, on: bool) {
+        self.vcpu.set_flag(debug_flag(flag), on)
+    }
+
+    #[inline(always)]
+    fn sys_reg(&self, reg: VcpuSysReg) -> u64 {
+        self.vcpu.ctxt().read(VcpuSlot::Sys(reg))
+    }
+
+    #[inline(always)]
+    fn set_sys_reg(&mut self, reg: VcpuSysReg, val: u64) {
+        self.vcpu.ctxt().write(VcpuSlot::Sys(reg), val)
+    }
+
+    #[inline(always)]
+    fn pstate(&self) -> u64 {
+        self.vcpu.pstate()
+    }
+
+    #[inline(always)]
+    fn set_pstate(&mut self, val: u64) {
+        self.vcpu.set_pstate(val)
+    }
+
+    fn preserved(&self) -> Preserved {
+        self.vcpu.guest_debug_preserved()
+    }
+
+    fn set_preserved(&mut self, p: Preserved) {
+        self.vcpu.set_guest_debug_preserved(p)
+    }
+
+    #[inline(always)]
+    fn source(&self) -> DebugSource {
+        self.vcpu.debug_source()
+    }
+
+    fn set_source(&mut self, source: DebugSource) {
+        self.vcpu.set_debug_source(source)
+    }
+
+    #[inline(always)]
+    fn vcpu_mdcr(&self) -> Value<MDCR_EL2::Reg> {
+        self.vcpu.mdcr_el2()
+    }
+
+    #[inline(always)]
+    fn set_vcpu_mdcr(&mut self, val: Value<MDCR_EL2::Reg>) {
+        self.vcpu.set_mdcr_el2(val)
+    }
+
+    /// The host's MDCR_EL2 as `vcpu_load` saved it
+    /// (`host_data->host_debug_state.mdcr_el2`): the C's per-CPU `mdcr_el2`
+    /// of `debug.c` is static, and holds the same value (the host's MDCR_EL2
+    /// is set at boot, `el2_setup.h`, and never written again on a VHE host;
+    /// `kvm_arm_init_debug()` reads it at KVM's CPU init).
+    #[inline(always)]
+    fn host_mdcr(&self) -> Value<MDCR_EL2::Reg> {
+        Value::from_raw(self.host.mdcr_el2())
+    }
+}
+
+/// The vCPU flag of a [`DebugFlag`].
+#[inline(always)]
+const fn debug_flag(f: DebugFlag) -> VcpuFlag {
+    match f {
+        DebugFlag::Dirty => DEBUG_DIRTY,
+        DebugFlag::SsActivePending => DBG_SS_ACTIVE_PENDING,
     }
 }
 

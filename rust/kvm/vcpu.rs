@@ -6,7 +6,8 @@
 
 use super::glue::{self, Stat, VcpuFeature};
 use super::stats;
-use crate::arch::{Value, HCRX_EL2, MDCR_EL2};
+use crate::arch::{consts, Value, HCRX_EL2, MDCR_EL2};
+use crate::world::debug_state::{DebugSource, Preserved};
 use crate::world::stage2::Stage2;
 use crate::world::sysreg_sr::{Feature, Features, Spsr32, VcpuSlot, VcpuSysReg};
 use crate::world::traps::FgtGroup;
@@ -48,6 +49,79 @@ macro_rules! vcpu_sysreg_index {
     };
 }
 crate::world::sysreg_sr::with_vcpu_sysregs!(vcpu_sysreg_index);
+
+/// A vCPU flag of `asm/kvm_host.h` (`DEBUG_DIRTY`, ...), as the compiler
+/// evaluated the kernel's triplet (`set, value, mask`) for the kernel being
+/// built (`rust/gen/sysregs.in`, `flag` lines).
+///
+/// # Invariants
+///
+/// `offset` is the offset in `struct kvm_vcpu` of one of its `u8` flag sets
+/// (`arch.cflags`, `arch.iflags`, `arch.sflags`); `value` is inside `mask`.
+#[derive(Clone, Copy)]
+pub(crate) struct VcpuFlag {
+    offset: usize,
+    value: u8,
+    mask: u8,
+}
+
+impl VcpuFlag {
+    /// The flag of the generated constants; fails the build if the kernel's
+    /// triplet is not a flag of a `u8` set of `struct kvm_vcpu_arch`.
+    const fn new(offset: u64, size: u64, value: u64, mask: u64) -> VcpuFlag {
+        const fn set(off: usize) -> usize {
+            core::mem::offset_of!(bindings::kvm_vcpu, arch) + off
+        }
+        let offset = offset as usize;
+        assert!(
+            offset == set(core::mem::offset_of!(bindings::kvm_vcpu_arch, cflags))
+                || offset == set(core::mem::offset_of!(bindings::kvm_vcpu_arch, iflags))
+                || offset == set(core::mem::offset_of!(bindings::kvm_vcpu_arch, sflags)),
+            "a vCPU flag's set is not cflags, iflags or sflags"
+        );
+        assert!(size == 1 && mask != 0 && mask <= 0xff && value & !mask == 0);
+        // INVARIANT: checked above.
+        VcpuFlag {
+            offset,
+            value: value as u8,
+            mask: mask as u8,
+        }
+    }
+
+    /// The address of the flag's set in `vcpu` (not dereferenced here).
+    #[inline(always)]
+    fn set_ptr(self, vcpu: *mut bindings::kvm_vcpu) -> *mut u8 {
+        vcpu.cast::<u8>().wrapping_add(self.offset)
+    }
+}
+
+/// Declares the [`VcpuFlag`]s of `rust/gen/sysregs.in`.
+macro_rules! vcpu_flags {
+    ($($(#[$m:meta])* $name:ident,)*) => {
+        $(
+            kernel::macros::paste! {
+                $(#[$m])*
+                pub(crate) const $name: VcpuFlag = VcpuFlag::new(
+                    consts::[<$name _FLAG_OFFSET>],
+                    consts::[<$name _FLAG_SIZE>],
+                    consts::[<$name _FLAG_VALUE>],
+                    consts::[<$name _FLAG_MASK>],
+                );
+            }
+        )*
+    };
+}
+
+vcpu_flags! {
+    /// The guest's debug registers are switched at the next entry.
+    DEBUG_DIRTY,
+    /// A software step is active-pending (the VMM single-steps).
+    DBG_SS_ACTIVE_PENDING,
+    /// The guest's EL1 system registers are loaded on the CPU.
+    SYSREGS_ON_CPU,
+    /// The guest's PMUSERENR_EL0 is on the CPU.
+    PMUSERENR_ON_CPU,
+}
 
 /// A CPU context: the guest's (`vcpu->arch.ctxt`) or the host's
 /// (`host_data->host_ctxt`).
@@ -209,6 +283,59 @@ impl Vcpu {
         Value::from_raw(unsafe { (*self.as_ptr()).arch.mdcr_el2 })
     }
 
+    /// Sets `vcpu->arch.mdcr_el2`.
+    pub(crate) fn set_mdcr_el2(&self, val: Value<MDCR_EL2::Reg>) {
+        // SAFETY: the live vCPU's field (type invariant), this thread's.
+        unsafe { (*self.as_ptr()).arch.mdcr_el2 = val.raw() }
+    }
+
+    /// `vcpu->arch.guest_debug_preserved`.
+    pub(crate) fn guest_debug_preserved(&self) -> Preserved {
+        // SAFETY: the live vCPU's field (type invariant).
+        let p = unsafe { &(*self.as_ptr()).arch.guest_debug_preserved };
+        Preserved {
+            mdscr: p.mdscr_el1,
+            pstate_ss: p.pstate_ss,
+        }
+    }
+
+    /// Sets `vcpu->arch.guest_debug_preserved`.
+    pub(crate) fn set_guest_debug_preserved(&self, p: Preserved) {
+        // SAFETY: the live vCPU's field (type invariant), this thread's.
+        let f = unsafe { &mut (*self.as_ptr()).arch.guest_debug_preserved };
+        f.mdscr_el1 = p.mdscr;
+        f.pstate_ss = p.pstate_ss;
+    }
+
+    /// Which debug state `vcpu->arch.debug_ptr` points at: the guest's own
+    /// (`vcpu_debug_state`) or the VMM's (`external_debug_state`). KVM points
+    /// it at nothing else.
+    pub(crate) fn debug_source(&self) -> DebugSource {
+        let p = self.as_ptr();
+        // SAFETY: the live vCPU's fields (type invariant); the address of a
+        // field is taken, not read.
+        let external = unsafe { addr_of_mut!((*p).arch.external_debug_state) };
+        if self.debug_ptr() == external {
+            DebugSource::External
+        } else {
+            DebugSource::Own
+        }
+    }
+
+    /// Points `vcpu->arch.debug_ptr` at `source`
+    /// (`kvm_arm_reset_debug_ptr()` for the guest's own).
+    pub(crate) fn set_debug_source(&self, source: DebugSource) {
+        let p = self.as_ptr();
+        // SAFETY: the live vCPU's fields (type invariant), this thread's: the
+        // pointer is set to one of its own fields, as the C sets it.
+        unsafe {
+            (*p).arch.debug_ptr = match source {
+                DebugSource::Own => addr_of_mut!((*p).arch.vcpu_debug_state),
+                DebugSource::External => addr_of_mut!((*p).arch.external_debug_state),
+            }
+        }
+    }
+
     /// `vcpu->arch.hcrx_el2`.
     pub(crate) fn hcrx_el2(&self) -> Value<HCRX_EL2::Reg> {
         // SAFETY: the vCPU is live (type invariant).
@@ -247,16 +374,36 @@ impl Vcpu {
         }
     }
 
-    /// Sets or clears the vCPU's `SYSREGS_ON_CPU` flag.
-    pub(crate) fn set_sysregs_on_cpu(&self, on: bool) {
-        // SAFETY: the vCPU is live and this thread's (type invariant).
-        unsafe { glue::vhe_rs_vcpu_set_sysregs_on_cpu(self.as_ptr(), on) }
+    /// `vcpu_get_flag(vcpu, flag)`: `READ_ONCE(vcpu->arch.<set>) & mask`.
+    #[inline(always)]
+    pub(crate) fn flag(&self, flag: VcpuFlag) -> bool {
+        // SAFETY: `flag.offset` is the offset of a `u8` flag set inside
+        // `struct kvm_vcpu` (`VcpuFlag` invariant) of the live vCPU (type
+        // invariant); a volatile load, as the C's `READ_ONCE`.
+        let set = unsafe { flag.set_ptr(self.as_ptr()).read_volatile() };
+        set & flag.mask != 0
     }
 
-    /// Sets or clears the vCPU's `PMUSERENR_ON_CPU` flag.
-    pub(crate) fn set_pmuserenr_on_cpu(&self, on: bool) {
-        // SAFETY: the vCPU is live and this thread's (type invariant).
-        unsafe { glue::vhe_rs_vcpu_set_pmuserenr_on_cpu(self.as_ptr(), on) }
+    /// `vcpu_set_flag(vcpu, flag)` (`on`) or `vcpu_clear_flag(vcpu, flag)`:
+    /// the mask's bits cleared (for a set, only if the mask has several), the
+    /// value's set. The steps run with preemption disabled, as the C's
+    /// accessors make sure of.
+    #[inline(always)]
+    pub(crate) fn set_flag(&self, flag: VcpuFlag, on: bool) {
+        let p = flag.set_ptr(self.as_ptr());
+        // SAFETY: as for `flag`; the vCPU is this thread's (type invariant),
+        // and only its thread changes its flags.
+        unsafe {
+            let old = p.read();
+            let new = if !on {
+                old & !flag.mask
+            } else if flag.mask.count_ones() > 1 {
+                (old & !flag.mask) | flag.value
+            } else {
+                old | flag.value
+            };
+            p.write(new)
+        }
     }
 
     /// `fpsimd_bind_state_to_cpu()` with the vCPU's FP state, as
@@ -394,20 +541,6 @@ impl Vcpu {
     pub(crate) fn debug_ptr(&self) -> *mut bindings::kvm_guest_debug_arch {
         // SAFETY: the live vCPU's field (type invariant).
         unsafe { (*self.as_ptr()).arch.debug_ptr }
-    }
-
-    /// `vcpu_get_flag(vcpu, DEBUG_DIRTY)`.
-    #[inline(always)]
-    pub(crate) fn debug_dirty(&self) -> bool {
-        // SAFETY: the vCPU is live (type invariant).
-        unsafe { glue::vhe_rs_vcpu_debug_dirty(self.as_ptr()) }
-    }
-
-    /// `vcpu_clear_flag(vcpu, DEBUG_DIRTY)`.
-    #[inline(always)]
-    pub(crate) fn clear_debug_dirty(&self) {
-        // SAFETY: the vCPU is live and this thread's (type invariant).
-        unsafe { glue::vhe_rs_vcpu_clear_debug_dirty(self.as_ptr()) }
     }
 
     /// The offsets of `vcpu_ptimer(vcpu)`: `*offset.vm_offset` and

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod debug;
+pub mod debug_state;
 pub mod entry_traps;
 pub mod exits;
 pub mod fixup;

@@ -868,6 +868,22 @@ pub fn entry(reg: VcpuSysReg) -> Option<&'static Entry> {
     TABLE.iter().find(|e| e.vcpu == VcpuSlot::Sys(reg))
 }
 
+/// Whether `vcpu_read_sys_reg()` reads `reg` from the CPU while
+/// `SYSREGS_ON_CPU` is set: its entry is [`Entry::live`] (for compile-time
+/// facts; [`read_from_cpu`] and [`write_to_cpu`] do the accesses).
+pub const fn is_live(reg: VcpuSysReg) -> bool {
+    let mut i = 0;
+    while i < TABLE.len() {
+        if let VcpuSlot::Sys(r) = TABLE[i].vcpu {
+            if r as u32 == reg as u32 {
+                return TABLE[i].live;
+            }
+        }
+        i += 1;
+    }
+    false
+}
+
 /// `__vcpu_read_sys_reg_from_cpu()`: the CPU's value of `reg` if the kernel keeps
 /// it live on the CPU while `SYSREGS_ON_CPU` is set, else `None` (read the
 /// vCPU's copy).

@@ -109,9 +109,9 @@ static bool enable = true;
 module_param(enable, bool, 0644);
 MODULE_PARM_DESC(enable, "new VMs use the Rust backend (default: yes); VMs keep what they started with");
 
-static char *parts = "fp,sysregs,run";
+static char *parts = "fp,sysregs,run,debug";
 module_param(parts, charp, 0444);
-MODULE_PARM_DESC(parts, "comma-separated parts Rust takes: fp, sysregs, run (default: every implemented one)");
+MODULE_PARM_DESC(parts, "comma-separated parts Rust takes: fp, sysregs, run, debug (default: every one)");
 
 bool vhe_rs_enabled(void)
 {
@@ -142,10 +142,14 @@ static const char * const stat_names[VHE_RS_NR_STATS] = {
 	[VHE_RS_STAT_EXIT_IL]		= "exit_il",
 	[VHE_RS_STAT_EXIT_OTHER]	= "exit_other",
 	[VHE_RS_STAT_DEBUG_SWITCHED]	= "debug_switched",
+	[VHE_RS_STAT_DEBUG_VMM_SS]	= "debug_vmm_ss",
+	[VHE_RS_STAT_DEBUG_VMM_HW]	= "debug_vmm_hw",
+	[VHE_RS_STAT_DEBUG_OS_LOCK]	= "debug_os_lock",
 	[VHE_RS_STAT_RUN_FP_ILLEGAL]	= "bug_run_fp_illegal_transition",
 	[VHE_RS_STAT_FP_ILLEGAL]	= "bug_fp_illegal_transition",
 	[VHE_RS_STAT_BAD_SLOT]		= "bug_context_slot_out_of_bounds",
 	[VHE_RS_STAT_CTXSYNC_IRQS_ON]	= "bug_ctxsync_fp_irqs_on",
+	[VHE_RS_STAT_DEBUG_ILLEGAL]	= "bug_debug_vmm_state_without_guest_debug",
 };
 
 struct vhe_rs_stats {
@@ -460,22 +464,6 @@ unsigned long vhe_rs_pmu_key(void)
 	return (unsigned long)hook.pmu_available;
 }
 
-void vhe_rs_vcpu_set_sysregs_on_cpu(struct kvm_vcpu *vcpu, bool on)
-{
-	if (on)
-		vcpu_set_flag(vcpu, SYSREGS_ON_CPU);
-	else
-		vcpu_clear_flag(vcpu, SYSREGS_ON_CPU);
-}
-
-void vhe_rs_vcpu_set_pmuserenr_on_cpu(struct kvm_vcpu *vcpu, bool on)
-{
-	if (on)
-		vcpu_set_flag(vcpu, PMUSERENR_ON_CPU);
-	else
-		vcpu_clear_flag(vcpu, PMUSERENR_ON_CPU);
-}
-
 /*
  * The stage-2 registers of the vCPU's current MMU: kvm_get_vttbr() of
  * asm/kvm_mmu.h, with kvm_arm_vmid_bits reached through the looked-up symbol.
@@ -581,15 +569,3 @@ void __nocfi vhe_rs_skip_instr32(struct kvm_vcpu *vcpu)
 }
 NOKPROBE_SYMBOL(vhe_rs_skip_instr32);
 
-/* The debug switch's flag (rust/world/debug.rs), a vCPU flag only C can name. */
-bool vhe_rs_vcpu_debug_dirty(struct kvm_vcpu *vcpu)
-{
-	return vcpu_get_flag(vcpu, DEBUG_DIRTY);
-}
-NOKPROBE_SYMBOL(vhe_rs_vcpu_debug_dirty);
-
-void vhe_rs_vcpu_clear_debug_dirty(struct kvm_vcpu *vcpu)
-{
-	vcpu_clear_flag(vcpu, DEBUG_DIRTY);
-}
-NOKPROBE_SYMBOL(vhe_rs_vcpu_clear_debug_dirty);

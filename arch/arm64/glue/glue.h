@@ -84,12 +84,19 @@ enum vhe_rs_stat {
 	VHE_RS_STAT_EXIT_OTHER,
 	/* Runs that switched the debug registers (DEBUG_DIRTY at entry). */
 	VHE_RS_STAT_DEBUG_SWITCHED,
+	/* setup_debug (rust/world/debug_state.rs): entries with the VMM
+	 * single-stepping, with the VMM's hardware breakpoints, with the guest's
+	 * OS lock set. */
+	VHE_RS_STAT_DEBUG_VMM_SS,
+	VHE_RS_STAT_DEBUG_VMM_HW,
+	VHE_RS_STAT_DEBUG_OS_LOCK,
 	/* Found in the run path, which cannot WARN: counted only (see debugfs). */
 	VHE_RS_STAT_RUN_FP_ILLEGAL,
 	/* Reported with a WARN (once each) too: a bug in KVM or in the backend. */
 	VHE_RS_STAT_FP_ILLEGAL,
 	VHE_RS_STAT_BAD_SLOT,
 	VHE_RS_STAT_CTXSYNC_IRQS_ON,
+	VHE_RS_STAT_DEBUG_ILLEGAL,
 	VHE_RS_NR_STATS
 };
 #define VHE_RS_STAT_FIRST_BUG	VHE_RS_STAT_FP_ILLEGAL
@@ -113,8 +120,6 @@ void vhe_rs_bug_no_mm(void);
 unsigned int vhe_rs_vcpu_features(struct kvm_vcpu *vcpu);
 bool vhe_rs_cap(enum vhe_rs_cap cap);
 unsigned long vhe_rs_pmu_key(void);
-void vhe_rs_vcpu_set_sysregs_on_cpu(struct kvm_vcpu *vcpu, bool on);
-void vhe_rs_vcpu_set_pmuserenr_on_cpu(struct kvm_vcpu *vcpu, bool on);
 /* What vhe_rs_vcpu_stage2() answers: the vCPU's stage-2 translation. */
 struct vhe_rs_stage2 {
 	u64 vtcr;
@@ -159,7 +164,5 @@ int vhe_rs_vgic_v2_cpuif_access(struct kvm_vcpu *vcpu);
 int vhe_rs_vgic_v3_cpuif_access(struct kvm_vcpu *vcpu);
 bool vhe_rs_populate_fault_info(struct kvm_vcpu *vcpu);
 void vhe_rs_skip_instr32(struct kvm_vcpu *vcpu);
-bool vhe_rs_vcpu_debug_dirty(struct kvm_vcpu *vcpu);
-void vhe_rs_vcpu_clear_debug_dirty(struct kvm_vcpu *vcpu);
 
 #endif
