@@ -53,6 +53,9 @@ help:
 	@echo '  make patch-check checkpatch.pl on the patch series'
 	@echo '  make soak        the FP, SVE and sysreg state tests SOAK_RUNS times each (default 200)'
 	@echo '                   in a row on vhe_rs, stopping at the first failure (not in make check)'
+	@echo '  make stress      the reliability suite (tools/stress): state fuzzer, KVM-ioctl fuzzer (C and'
+	@echo '                   Rust digests compared), module lifecycle under load; DURATION per backend'
+	@echo '                   (default 30m), SEED=; then broken modules the fuzzer must catch; a table'
 	@echo '  make lint        clippy (the kernel'"'"'s CLIPPY=1 module build; cargo clippy on rust/hosttest)'
 	@echo '                   and rustfmt --check (the kernel'"'"'s .rustfmt.toml): no warning passes'
 	@echo '  make rustfmt     reformat the Rust sources (what `make lint` checks) with rustfmt'
@@ -104,6 +107,11 @@ bench: $(SETUP_STAMP)
 
 soak: module selftests
 	tools/check soak
+
+# The reliability suite: DURATION per backend (default 30m), SEED (default 1);
+# then the deliberately broken modules the state fuzzer must catch.
+stress: module selftests
+	DURATION=$(or $(DURATION),30m) SEED=$(or $(SEED),1) tools/check stress-long
 
 # Lint. Three checks; `make lint` runs each even if one before failed, and fails
 # if any did. Each is a target of its own (tools/check lint runs them one by one).
@@ -185,6 +193,6 @@ clean:
 distclean: clean
 	rm -rf $(BUILD)
 
-.PHONY: help setup kernel module selftests host-test patch-check vm-test vmm-test check bench run clean distclean \
+.PHONY: help setup kernel module selftests host-test patch-check vm-test vmm-test check bench stress run clean distclean \
 	lint lint-clippy lint-hosttest lint-rustfmt rustfmt rust-analyzer
 endif

@@ -34,6 +34,10 @@ EXITS = "/sys/kernel/debug/vhe_rs/exits"
 
 # Programs of selftests/ that are helpers, not tests: not run as tests of their own.
 HELPERS = {"perf_user"}
+# The reliability suite's programs: not run here but by tools/stress (make
+# check's stress phase, a minute per backend; make stress, 30 minutes), which
+# gives them their seeds and durations and compares the backends.
+STRESS = {"state_fuzz", "ioctl_fuzz", "lifecycle_stress"}
 # The project's state tests, run again beside another process that holds a
 # user-readable perf counter (selftests/perf_user.c) in each pass of the first
 # boot: every check of host state in them must hold whatever else runs on the
@@ -124,7 +128,7 @@ def main(argv=None):
         sys.exit(1)
     own = sorted(f for f in os.listdir(a.own)
                  if os.access(os.path.join(a.own, f), os.X_OK) and not re.search(r"\.[od]$", f)
-                 and f not in HELPERS)
+                 and f not in HELPERS and f not in STRESS)
     beside = (os.access(os.path.join(a.own, "perf_user"), os.X_OK)
               and all(t.split()[0] in own for t in BESIDE_PERF_USER))
 

@@ -213,6 +213,8 @@ steps! {
             // The C BUG()s; the vCPU runs with the last entry's debug state.
             Err(DebugIllegal) => stats::report(Stat::DebugIllegal),
         }
+        #[cfg(vhe_rs_break_trap)]
+        break_trap(&mut c, &mut regs);
     }
 
     /// `clear_debug` (`kvm_arm_clear_debug()`), IRQs off, after each exit.
@@ -225,7 +227,11 @@ steps! {
         let mut c = load_ctx(vcpu);
         c.count(Stat::VcpuLoad);
         let mut regs = cpu(&c);
+        #[cfg(vhe_rs_break_restore)]
+        let left = crate::arch::RegAccess::read::<crate::arch::TPIDR_EL1::Reg>(&mut regs);
         loadput::load(&mut c, &mut regs);
+        #[cfg(vhe_rs_break_restore)]
+        crate::arch::RegAccess::write(&mut regs, left);
         c.record_loaded();
     }
 
@@ -237,6 +243,22 @@ steps! {
         loadput::put(&mut c, &mut regs);
         c.forget_loaded();
     }
+}
+
+/// The deliberately broken trap configuration of `tools/stress --broken
+/// trap` (built with `KRUSTFLAGS='--cfg vhe_rs_break_trap'` by
+/// `tools/module-variant`, never the shipped module): MDCR_EL2.TDA never set,
+/// so a guest whose debug state is clean reaches the CPU's debug registers
+/// (the host's, or another guest's) untrapped and unswitched. The state
+/// fuzzer must catch it. (Its twin, `vhe_rs_break_restore`, in `VcpuLoad`:
+/// the guest's TPIDR_EL1 not restored at `vcpu_load`, the CPU keeping what
+/// was there.)
+#[cfg(vhe_rs_break_trap)]
+fn break_trap(c: &mut StepCtx<'_>, regs: &mut Cpu) {
+    use crate::arch::{RegAccess, Value, MDCR_EL2};
+    let v: Value<MDCR_EL2::Reg> = Value::from_raw(c.vcpu_mdcr().raw() & !MDCR_EL2::TDA.mask());
+    c.set_vcpu_mdcr(v);
+    regs.write(v);
 }
 
 /// The ops table KVM holds while the module is registered.
