@@ -266,6 +266,29 @@ struct VcpuDbg {
     mdccint: u64,
 }
 
+impl VcpuDbg {
+    /// Every field 0 (false, the guest's own state).
+    fn zero() -> VcpuDbg {
+        VcpuDbg {
+            guest_debug: 0,
+            dirty: false,
+            ss_active_pending: false,
+            mdscr: 0,
+            oslsr: 0,
+            pstate: 0,
+            preserved: Preserved {
+                mdscr: 0,
+                pstate_ss: false,
+            },
+            source: DebugSource::Own,
+            mdcr_el2: 0,
+            own: [[0; 16]; 4],
+            external: [[0; 16]; 4],
+            mdccint: 0,
+        }
+    }
+}
+
 /// The vCPU and the host's MDCR_EL2 on its CPU.
 #[derive(Clone, Debug)]
 struct Ctx {
@@ -575,19 +598,8 @@ fn mdcr_el2_is_the_c_for_every_input() {
                     v: VcpuDbg {
                         guest_debug: gd,
                         dirty,
-                        ss_active_pending: false,
-                        mdscr: 0,
                         oslsr: if oslk { OSLSR_EL1::OSLK.mask() } else { 0 },
-                        pstate: 0,
-                        preserved: Preserved {
-                            mdscr: 0,
-                            pstate_ss: false,
-                        },
-                        source: DebugSource::Own,
-                        mdcr_el2: 0,
-                        own: [[0; 16]; 4],
-                        external: [[0; 16]; 4],
-                        mdccint: 0,
+                        ..VcpuDbg::zero()
                     },
                     host_mdcr: host,
                 };
@@ -802,22 +814,10 @@ impl World {
             c: Ctx {
                 dbg: d,
                 v: VcpuDbg {
-                    guest_debug: 0,
-                    dirty: false,
-                    ss_active_pending: false,
-                    mdscr: 0,
                     // OSLM implemented, the lock off (as kvm resets it).
                     oslsr: m.eval_u64("OSLSR_EL1_OSLM_IMPLEMENTED", &[]),
                     pstate: m.eval_u64("PSR_MODE_EL1h", &[]),
-                    preserved: Preserved {
-                        mdscr: 0,
-                        pstate_ss: false,
-                    },
-                    source: DebugSource::Own,
-                    mdcr_el2: 0,
-                    own: [[0; 16]; 4],
-                    external: [[0; 16]; 4],
-                    mdccint: 0,
+                    ..VcpuDbg::zero()
                 },
                 host_mdcr: 0,
             },
