@@ -74,7 +74,8 @@
 
 /*
  * Breakpoint and watchpoint control fields, named as upstream's
- * aarch64/debug-exceptions.c names them. DBGBCR's BAS is 4 bits (8:5), all set
+ * aarch64/debug-exceptions.c names them (the PMC and LSC shifts added, which
+ * it does not use). DBGBCR's BAS is 4 bits (8:5), all set
  * for an A64 instruction: upstream's DBGBCR_LEN8 (0xff << 5) also sets bits
  * 12:9, which are RES0 (QEMU keeps them, hardware need not: a value read back
  * could differ), so it is not used here.
@@ -85,6 +86,8 @@
 #define DBGBCR_E	(0x1 << 0)
 #define DBGBCR_PMC_SHIFT	1
 #define DBGBCR_LBN_SHIFT	16
+#define DBGBCR_BT_SHIFT		20
+#define DBGBCR_BT_ADDR_LINK_CTX	(0x1 << DBGBCR_BT_SHIFT)
 
 #define DBGWCR_LEN8	(0xff << 5)
 #define DBGWCR_RD	(0x1 << 3)
@@ -93,6 +96,8 @@
 #define DBGWCR_E	(0x1 << 0)
 #define DBGWCR_LSC_SHIFT	3
 #define DBGWCR_LBN_SHIFT	16
+#define DBGWCR_WT_SHIFT		20
+#define DBGWCR_WT_LINK		(0x1 << DBGWCR_WT_SHIFT)
 
 /* ISS.WnR of a watchpoint exception (asm/esr.h: ESR_ELx_WNR). */
 #define ESR_WP_WNR	(1UL << 6)
@@ -106,7 +111,7 @@ static uint64_t rounds = 4000;
 
 struct dbg_regs {
 	uint64_t bcr[MAX_DBG], bvr[MAX_DBG], wcr[MAX_DBG], wvr[MAX_DBG];
-	int nbrp, nwrp;		/* BRPs + 1, WRPs + 1 */
+	int nbrp, nwrp, nctx;	/* BRPs + 1, WRPs + 1, CTX_CMPs + 1 */
 };
 
 /*
@@ -156,18 +161,20 @@ static int dbg_nr_enabled(int count)
 /*
  * The values of @epoch: enabled breakpoints at BP_TARGET(n + epoch), EL1, A64;
  * enabled watchpoints on WP_TARGET(n + epoch), 8 bytes, loads and stores,
- * EL1 (numbers modulo 16: distinct targets). The disabled ones: E=0, every
- * other field a valid value that differs per register and epoch (PMC, LSC,
- * LBN); value registers aligned as the architecture requires (DBGBVR bits
- * 1:0, DBGWVR bits 2:0 for 8 bytes), below bit 48, distinct per number and
- * epoch.
+ * EL1 (numbers modulo 16: distinct targets). The disabled ones: E=0, linked
+ * (so that LBN, which the architecture ignores and reads as UNKNOWN for
+ * unlinked ones, is defined) to one of the context-aware breakpoints (the
+ * highest numbers), PMC or LSC and LBN varying with the number and epoch;
+ * value registers aligned as the architecture requires (DBGBVR bits 1:0,
+ * DBGWVR bits 2:0 for 8 bytes), below bit 48, distinct per number and epoch.
  */
 static void dbg_fill(struct dbg_regs *d, uint64_t dfr0, uint64_t epoch)
 {
 	d->nbrp = FIELD_GET(ARM64_FEATURE_MASK(ID_AA64DFR0_EL1_BRPs), dfr0) + 1;
 	d->nwrp = FIELD_GET(ARM64_FEATURE_MASK(ID_AA64DFR0_EL1_WRPs), dfr0) + 1;
+	d->nctx = FIELD_GET(ARM64_FEATURE_MASK(ID_AA64DFR0_EL1_CTX_CMPs), dfr0) + 1;
 	for (int n = 0; n < d->nbrp; n++) {
-		uint64_t m = (n + epoch) % MAX_DBG;
+		uint64_t m = (n + epoch) % MAX_DBG, ctx = d->nbrp - d->nctx + (n + epoch) % d->nctx;
 
 		if (dbg_enabled(n, d->nbrp)) {
 			d->bvr[n] = BP_TARGET(m);
@@ -175,12 +182,13 @@ static void dbg_fill(struct dbg_regs *d, uint64_t dfr0, uint64_t epoch)
 		} else {
 			d->bvr[n] = 0x0000b0b000000000ull | ((uint64_t)n << 32) |
 				    ((epoch & 0xfffff) << 12) | 0xde0;
-			d->bcr[n] = DBGBCR_BAS_A64 | (((n + epoch) % 3 + 1) << DBGBCR_PMC_SHIFT) |
-				    (m << DBGBCR_LBN_SHIFT);
+			d->bcr[n] = DBGBCR_BAS_A64 | DBGBCR_BT_ADDR_LINK_CTX |
+				    (ctx << DBGBCR_LBN_SHIFT) |
+				    (((n + epoch) % 3 + 1) << DBGBCR_PMC_SHIFT);
 		}
 	}
 	for (int n = 0; n < d->nwrp; n++) {
-		uint64_t m = (n + epoch) % MAX_DBG;
+		uint64_t m = (n + epoch) % MAX_DBG, ctx = d->nbrp - d->nctx + (n + epoch) % d->nctx;
 
 		if (dbg_enabled(n, d->nwrp)) {
 			d->wvr[n] = WP_TARGET(m);
@@ -188,8 +196,8 @@ static void dbg_fill(struct dbg_regs *d, uint64_t dfr0, uint64_t epoch)
 		} else {
 			d->wvr[n] = 0x0000c0c000000000ull | ((uint64_t)n << 32) |
 				    ((epoch & 0xfffff) << 12) | 0xfe8;
-			d->wcr[n] = DBGWCR_LEN8 | (((n + epoch) % 3 + 1) << DBGWCR_LSC_SHIFT) |
-				    DBGWCR_EL1 | (m << DBGWCR_LBN_SHIFT);
+			d->wcr[n] = DBGWCR_LEN8 | DBGWCR_WT_LINK | (ctx << DBGWCR_LBN_SHIFT) |
+				    (((n + epoch) % 3 + 1) << DBGWCR_LSC_SHIFT) | DBGWCR_EL1;
 		}
 	}
 }
@@ -835,9 +843,7 @@ static void test_debug_state(void)
 	dbg_fill(&d, dfr0, 0);
 	printf("debug_state_test: ID_AA64DFR0_EL1 0x%lx: %d breakpoints (BRPs %d), %d watchpoints "
 	       "(WRPs %d), %d context-aware; %d CPUs; %lu rounds\n", dfr0, d.nbrp, d.nbrp - 1,
-	       d.nwrp, d.nwrp - 1,
-	       (int)FIELD_GET(ARM64_FEATURE_MASK(ID_AA64DFR0_EL1_CTX_CMPs), dfr0) + 1, ncpus,
-	       rounds);
+	       d.nwrp, d.nwrp - 1, d.nctx, ncpus, rounds);
 
 	/* The host's own: this thread's, and the other thread's, armed before the guest runs. */
 	host_bps_open(&vcpu_bps);
