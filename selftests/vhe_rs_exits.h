@@ -28,6 +28,8 @@
 #define EC_IABT_LOW	0x20
 #define EC_DABT_LOW	0x24
 #define EC_MOPS		0x27
+#define EC_BREAKPT_LOW	0x30
+#define EC_SOFTSTP_LOW	0x32
 #define EC_WATCHPT_LOW	0x34
 
 struct vhe_rs_exits {
