@@ -70,14 +70,16 @@
  * it each cycle from -k, leave it unloaded at the end).
  *
  * Last line: STRESS lifecycle cycles=N vms_rust=A vms_c=B refused_rmmods=R
- * long_lived_checks=X mismatches=K
+ * long_lived_checks=X mismatches=K (vms_rust: VMs run on Rust, not those of
+ * step 2; long_lived_checks: the long-lived VMs' guest checks, one per exit,
+ * their threads' checks after each KVM_RUN and their KVM_GET_ONE_REG checks).
  *
  *   lifecycle_stress [-k MODULE.ko] [-c CYCLES] [-d SECONDS] [-s SEED] [-l]
  *
- * -c: module cycles (default 50, about 25 s under QEMU TCG, with a 60 s bound);
+ * -c: module cycles (default 60, 24 to 30 s under QEMU TCG, with a 60 s bound);
  * -d: start no new cycle after SECONDS (0: none; default 0 when -c is given);
  * -s: the seed of the random choices (backends, flips, rounds, migrations);
- *     default from the time, printed.
+ *     default from the counter, the time and the pid, printed first.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -100,7 +102,7 @@
 #include "vhe_rs_sysregs.h"
 
 #define DEFAULT_KO	"/opt/vhe_rs.ko"	/* as module_lifecycle_test */
-#define DEFAULT_CYCLES	50	/* about 25 s under QEMU TCG (0.4-0.5 s a cycle) */
+#define DEFAULT_CYCLES	60	/* 24 to 30 s under QEMU TCG (0.40-0.50 s a cycle) */
 #define DEFAULT_BOUND	60	/* s: make check's timeout for a test is 120 s */
 #define MAX_VCPUS	2
 #define MAX_CPUS	8
@@ -345,6 +347,7 @@ static atomic_ulong mismatches;
 static void __attribute__((format(printf, 1, 2))) mismatch(const char *fmt, ...)
 {
 	unsigned long n = atomic_fetch_add(&mismatches, 1);
+	char buf[512];
 	va_list ap;
 
 	if (n >= PRINT_MAX) {
@@ -352,11 +355,11 @@ static void __attribute__((format(printf, 1, 2))) mismatch(const char *fmt, ...)
 			fprintf(stderr, "lifecycle_stress: MISMATCH: more, not printed\n");
 		return;
 	}
+	/* One write: the kernel's console messages interleave with the test's output. */
 	va_start(ap, fmt);
-	fputs("lifecycle_stress: MISMATCH: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "lifecycle_stress: MISMATCH: %s\n", buf);
 }
 
 static const char *whose_tag(uint64_t tag)
@@ -1143,6 +1146,8 @@ int main(int argc, char *argv[])
 	}
 	if (bound < 0)
 		bound = DEFAULT_BOUND;
+	if (bound)
+		printf("lifecycle_stress: no new cycle after %d s\n", bound);
 	TEST_REQUIRE(cycles >= 1);
 	rng = seed | 1;
 	ncpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1167,8 +1172,8 @@ int main(int argc, char *argv[])
 		has_sysregs = strstr(parts, "sysregs");
 		atexit(restore_module);
 	}
-	printf("lifecycle_stress: seed %#lx; %d cycles, no new one after %d s (0: no bound); "
-	       "%s; %d CPUs\n", seed, cycles, bound,
+	printf("lifecycle_stress: seed %#lx; %d cycles%s; %s; %d CPUs\n", seed, cycles,
+	       bound ? ", no new one after the bound (-d)" : "",
 	       mod_mode ? (was_loaded ? "vhe_rs loaded: unloaded and loaded each cycle, loaded "
 				       "again at the end" : "vhe_rs not loaded: loaded (-l) and "
 				       "unloaded each cycle") :
@@ -1210,9 +1215,10 @@ int main(int argc, char *argv[])
 	for (long c = 0; c < ncpus; c++)
 		pthread_join(pt[c], NULL);
 
-	printf("lifecycle_stress: %d cycles in %.1f s (%.2f s a cycle); %ld insmods, %ld rmmods, "
+	printf("lifecycle_stress: %d cycles in %.1f s (%.2f s a cycle%s); %ld insmods, %ld rmmods, "
 	       "%ld refused; %ld Rust VMs raised the hook's key from 0 alone; %ld VMs held the "
-	       "module without running\n", done, t0, t0 / done, insmods, rmmods, refused_rmmods,
+	       "module without running\n", done, t0, t0 / done,
+	       done < cycles ? ", stopped by the bound" : "", insmods, rmmods, refused_rmmods,
 	       key_flips, vms_pending);
 	printf("lifecycle_stress: long-lived VMs: %ld guest checks (FP, %d EL1/EL0 registers, SP "
 	       "after each exit), %ld checks in all (with their threads' and KVM_GET_ONE_REG's); "
