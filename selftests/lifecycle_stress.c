@@ -76,7 +76,7 @@
  *
  *   lifecycle_stress [-k MODULE.ko] [-c CYCLES] [-d SECONDS] [-s SEED] [-l]
  *
- * -c: module cycles (default 60, 24 to 30 s under QEMU TCG, with a 60 s bound);
+ * -c: module cycles (default 60, 23 to 30 s under QEMU TCG, with a 60 s bound);
  * -d: start no new cycle after SECONDS (0: none; default 0 when -c is given);
  * -s: the seed of the random choices (backends, flips, rounds, migrations);
  *     default from the counter, the time and the pid, printed first.
@@ -102,7 +102,7 @@
 #include "vhe_rs_sysregs.h"
 
 #define DEFAULT_KO	"/opt/vhe_rs.ko"	/* as module_lifecycle_test */
-#define DEFAULT_CYCLES	60	/* 24 to 30 s under QEMU TCG (0.40-0.50 s a cycle) */
+#define DEFAULT_CYCLES	60	/* 23 to 30 s under QEMU TCG (0.38-0.51 s a cycle) */
 #define DEFAULT_BOUND	60	/* s: make check's timeout for a test is 120 s */
 #define MAX_VCPUS	2
 #define MAX_CPUS	8
@@ -1017,8 +1017,11 @@ static void cycle(int n, bool last)
 			key_flips++;
 			rmmod_refused("a Rust VM runs");
 		}
-		while (!vm_done(v))
+		while (!vm_done(v)) {
+			TEST_ASSERT(now() - t0 < 2 * WAIT_SECS, "VM %d (%s): not done", v->serial,
+				    v->role);
 			usleep(1000);
+		}
 		vm_free(v);
 	}
 
