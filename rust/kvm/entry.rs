@@ -15,7 +15,7 @@ use super::task;
 use super::vcpu::Vcpu;
 use crate::arch::Cpu;
 use crate::parts::{Parts, Step};
-use crate::world::debug_state::{self, DebugIllegal, DebugStateContext};
+use crate::world::debug_state::{self, DebugStateContext};
 use crate::world::{fp, loadput};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::bindings;
@@ -197,21 +197,20 @@ steps! {
     vcpu SetupDebug(vcpu) {
         let mut c = ctx(vcpu);
         let mut regs = cpu(&c);
-        match debug_state::setup_debug(&mut c, &mut regs) {
-            Ok(s) => {
-                let g = c.guest_debug();
-                if g.singlestep() {
-                    c.count(Stat::DebugVmmSs);
-                }
-                if g.use_hw() {
-                    c.count(Stat::DebugVmmHw);
-                }
-                if s.preserve.is_some() && !g.any() {
-                    c.count(Stat::DebugOsLock);
-                }
-            }
-            // The C BUG()s; the vCPU runs with the last entry's debug state.
-            Err(DebugIllegal) => stats::report(Stat::DebugIllegal),
+        let done = debug_state::setup_debug(&mut c, &mut regs);
+        let g = c.guest_debug();
+        if g.singlestep() {
+            c.count(Stat::DebugVmmSs);
+        }
+        if g.use_hw() {
+            c.count(Stat::DebugVmmHw);
+        }
+        if done.setup.preserve.is_some() && !g.any() {
+            c.count(Stat::DebugOsLock);
+        }
+        if done.illegal {
+            // The C BUG()s; the guest runs on its own debug state.
+            stats::report(Stat::DebugIllegal);
         }
         #[cfg(vhe_rs_break_trap)]
         break_trap(&mut c, &mut regs);

@@ -57,7 +57,8 @@ crate::world::sysreg_sr::with_vcpu_sysregs!(vcpu_sysreg_index);
 /// # Invariants
 ///
 /// `offset` is the offset in `struct kvm_vcpu` of one of its `u8` flag sets
-/// (`arch.cflags`, `arch.iflags`, `arch.sflags`); `value` is inside `mask`.
+/// (`arch.cflags`, `arch.iflags`, `arch.sflags`); `mask` is one bit and
+/// `value` is `mask` (a flag of `__vcpu_single_flag()`).
 #[derive(Clone, Copy)]
 pub(crate) struct VcpuFlag {
     offset: usize,
@@ -79,7 +80,11 @@ impl VcpuFlag {
                 || offset == set(core::mem::offset_of!(bindings::kvm_vcpu_arch, sflags)),
             "a vCPU flag's set is not cflags, iflags or sflags"
         );
-        assert!(size == 1 && mask != 0 && mask <= 0xff && value & !mask == 0);
+        assert!(size == 1 && mask <= 0xff && value & !mask == 0);
+        // One bit: `flag()` answers whether it is set, which is what
+        // `vcpu_get_flag()` answers only for a flag of one bit (not for a
+        // field such as `EXCEPT_MASK`).
+        assert!(mask.count_ones() == 1 && value == mask);
         // INVARIANT: checked above.
         VcpuFlag {
             offset,
@@ -384,23 +389,22 @@ impl Vcpu {
         set & flag.mask != 0
     }
 
-    /// `vcpu_set_flag(vcpu, flag)` (`on`) or `vcpu_clear_flag(vcpu, flag)`:
-    /// the mask's bits cleared (for a set, only if the mask has several), the
-    /// value's set. The steps run with preemption disabled, as the C's
-    /// accessors make sure of.
+    /// `vcpu_set_flag(vcpu, flag)` (`on`) or `vcpu_clear_flag(vcpu, flag)`.
     #[inline(always)]
     pub(crate) fn set_flag(&self, flag: VcpuFlag, on: bool) {
         let p = flag.set_ptr(self.as_ptr());
-        // SAFETY: as for `flag`; the vCPU is this thread's (type invariant),
-        // and only its thread changes its flags.
+        // SAFETY: as for `flag`. No other thread writes the vCPU's flags
+        // meanwhile: their writers (KVM_RUN's steps, KVM_SET_GUEST_DEBUG,
+        // KVM_ARM_VCPU_INIT, ...) hold `vcpu->mutex`, which the step's thread
+        // holds (type invariant); nothing writes them from interrupt context,
+        // and the step runs with preemption or IRQs off, as the C's accessors
+        // make sure of.
         unsafe {
             let old = p.read();
-            let new = if !on {
-                old & !flag.mask
-            } else if flag.mask.count_ones() > 1 {
-                (old & !flag.mask) | flag.value
-            } else {
+            let new = if on {
                 old | flag.value
+            } else {
+                old & !flag.mask
             };
             p.write(new)
         }

@@ -126,10 +126,14 @@ pub struct DebugSetup {
     pub dirty: bool,
 }
 
-/// A state `kvm_arm_setup_debug()` `BUG_ON`s: the VMM's breakpoints live
-/// while the VMM debugs nothing (a bug in KVM or in the backend).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DebugIllegal;
+/// Whether `kvm_arm_setup_debug()` `BUG_ON`s these inputs: the VMM's
+/// breakpoints live (`debug_ptr` on `external_debug_state`) while the VMM
+/// debugs nothing, a bug in KVM or in the backend. (The C tests it after its
+/// changes, which move `debug_ptr` only for `KVM_GUESTDBG_USE_HW`, so only
+/// while the VMM debugs: the inputs decide.)
+pub const fn illegal(i: &DebugInputs) -> bool {
+    !i.guest_debug.any() && matches!(i.source, DebugSource::External)
+}
 
 /// The trap bits `kvm_arm_setup_mdcr_el2()` always sets: the performance
 /// monitors (TPM, TPMCR), SPE (TPMS), trace filter controls (TTRF), the debug
@@ -161,8 +165,9 @@ pub const fn mdcr_el2(
     Value::from_raw(v)
 }
 
-/// `kvm_arm_setup_debug()`: what the guest runs with at this entry.
-pub const fn setup(i: DebugInputs) -> Result<DebugSetup, DebugIllegal> {
+/// `kvm_arm_setup_debug()`: what the guest runs with at this entry, for
+/// inputs that are not [`illegal`].
+pub const fn setup(i: DebugInputs) -> DebugSetup {
     let mdcr = mdcr_el2(i.host_mdcr, i.guest_debug, i.dirty, i.os_lock);
     let mut mdscr = i.mdscr.raw();
     let mut pstate_ss = i.pstate_ss;
@@ -190,20 +195,17 @@ pub const fn setup(i: DebugInputs) -> Result<DebugSetup, DebugIllegal> {
             mdscr &= !MDSCR_EL1::MDE.mask();
         }
     }
-    if !i.guest_debug.any() && matches!(source, DebugSource::External) {
-        return Err(DebugIllegal);
-    }
     if mdscr & (MDSCR_EL1::KDE.mask() | MDSCR_EL1::MDE.mask()) != 0 {
         dirty = true;
     }
-    Ok(DebugSetup {
+    DebugSetup {
         mdcr_el2: mdcr,
         preserve,
         mdscr: Value::from_raw(mdscr),
         pstate_ss,
         source,
         dirty,
-    })
+    }
 }
 
 /// What `kvm_arm_clear_debug()` decides after an exit.
@@ -303,21 +305,47 @@ fn mdscr<C: DebugStateContext>(ctx: &C) -> Value<MDSCR_EL1::Reg> {
 /// The SS bit of a saved PSTATE.
 const PSTATE_SS: u64 = SPSR_EL2::SS.mask();
 
+/// `pstate` with its SS bit `ss` (`*vcpu_cpsr(vcpu) |= DBG_SPSR_SS` or
+/// `&= ~DBG_SPSR_SS`).
+const fn with_ss(pstate: u64, ss: bool) -> u64 {
+    if ss {
+        pstate | PSTATE_SS
+    } else {
+        pstate & !PSTATE_SS
+    }
+}
+
+/// `kvm_vcpu_os_lock_enabled(vcpu)`.
+fn os_lock_enabled<C: DebugStateContext>(ctx: &C) -> bool {
+    ctx.oslsr().field(OSLSR_EL1::OSLK) != 0
+}
+
+/// What [`setup_debug`] did: the decisions, and whether it found the state
+/// the C `BUG_ON`s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetupDone {
+    /// What the guest runs with.
+    pub setup: DebugSetup,
+    /// The VMM's debug state was live while the VMM debugs nothing
+    /// ([`illegal`]): `debug_ptr` was put back on the guest's own state
+    /// (`kvm_arm_reset_debug_ptr()`) before the setup; the caller reports it.
+    pub illegal: bool,
+}
+
 /// `kvm_arm_setup_debug()`: applies [`setup`] to the vCPU and writes MDCR_EL2
-/// if its value changed since the last setup (or `vcpu_load`). On a state the
-/// C `BUG_ON`s, does nothing but answer it (the vCPU runs with the traps of
-/// the last entry; the caller reports it).
+/// if its value changed since the last setup (or `vcpu_load`).
+///
+/// Where the C `BUG_ON`s (the VMM's debug state live with no VMM debugging:
+/// a bug in KVM or in the backend), the machine does not stop: `debug_ptr` is
+/// reset to the guest's own state first, as `kvm_arm_clear_debug()` would have
+/// left it, and the setup is the C's for that state
+/// ([`SetupDone::illegal`]).
 #[inline(always)]
-pub fn setup_debug<C: DebugStateContext, A: RegAccess>(
-    ctx: &mut C,
-    regs: &mut A,
-) -> Result<DebugSetup, DebugIllegal> {
-    let guest_debug = ctx.guest_debug();
-    let os_lock = ctx.oslsr().field(OSLSR_EL1::OSLK) != 0;
+pub fn setup_debug<C: DebugStateContext, A: RegAccess>(ctx: &mut C, regs: &mut A) -> SetupDone {
     let pstate = ctx.pstate();
-    let i = DebugInputs {
-        guest_debug,
-        os_lock,
+    let mut i = DebugInputs {
+        guest_debug: ctx.guest_debug(),
+        os_lock: os_lock_enabled(ctx),
         dirty: ctx.flag(DebugFlag::Dirty),
         ss_active_pending: ctx.flag(DebugFlag::SsActivePending),
         mdscr: mdscr(ctx),
@@ -325,18 +353,19 @@ pub fn setup_debug<C: DebugStateContext, A: RegAccess>(
         source: ctx.source(),
         host_mdcr: ctx.host_mdcr(),
     };
-    let s = setup(i)?;
+    let illegal = illegal(&i);
+    if illegal {
+        // kvm_arm_reset_debug_ptr().
+        ctx.set_source(DebugSource::Own);
+        i.source = DebugSource::Own;
+    }
+    let s = setup(i);
     let orig = ctx.vcpu_mdcr();
     ctx.set_vcpu_mdcr(s.mdcr_el2);
     if let Some(p) = s.preserve {
         ctx.set_preserved(p);
         ctx.set_sys_reg(VcpuSysReg::MDSCR_EL1, s.mdscr.raw());
-        let pstate = if s.pstate_ss {
-            pstate | PSTATE_SS
-        } else {
-            pstate & !PSTATE_SS
-        };
-        ctx.set_pstate(pstate);
+        ctx.set_pstate(with_ss(pstate, s.pstate_ss));
         if s.source != i.source {
             ctx.set_source(s.source);
         }
@@ -347,27 +376,24 @@ pub fn setup_debug<C: DebugStateContext, A: RegAccess>(
     if orig.raw() != s.mdcr_el2.raw() {
         regs.write(s.mdcr_el2);
     }
-    Ok(s)
+    SetupDone { setup: s, illegal }
 }
 
 /// `kvm_arm_clear_debug()`: applies [`clear`] to the vCPU after an exit.
 #[inline(always)]
 pub fn clear_debug<C: DebugStateContext>(ctx: &mut C) -> DebugClear {
-    let guest_debug = ctx.guest_debug();
-    let os_lock = ctx.oslsr().field(OSLSR_EL1::OSLK) != 0;
-    let c = clear(guest_debug, os_lock, ctx.pstate() & PSTATE_SS != 0);
+    let c = clear(
+        ctx.guest_debug(),
+        os_lock_enabled(ctx),
+        ctx.pstate() & PSTATE_SS != 0,
+    );
     if c.ss_active_pending {
         ctx.set_flag(DebugFlag::SsActivePending, true);
     }
     if c.restore {
         let p = ctx.preserved();
         ctx.set_sys_reg(VcpuSysReg::MDSCR_EL1, u64::from(p.mdscr));
-        let pstate = ctx.pstate();
-        ctx.set_pstate(if p.pstate_ss {
-            pstate | PSTATE_SS
-        } else {
-            pstate & !PSTATE_SS
-        });
+        ctx.set_pstate(with_ss(ctx.pstate(), p.pstate_ss));
     }
     if c.reset_source {
         ctx.set_source(DebugSource::Own);

@@ -85,8 +85,8 @@ enum vhe_rs_stat {
 	/* Runs that switched the debug registers (DEBUG_DIRTY at entry). */
 	VHE_RS_STAT_DEBUG_SWITCHED,
 	/* setup_debug (rust/world/debug_state.rs): entries with the VMM
-	 * single-stepping, with the VMM's hardware breakpoints, with the guest's
-	 * OS lock set. */
+	 * single-stepping, with the VMM's hardware breakpoints, and with the
+	 * guest's OS lock set while the VMM debugs nothing. */
 	VHE_RS_STAT_DEBUG_VMM_SS,
 	VHE_RS_STAT_DEBUG_VMM_HW,
 	VHE_RS_STAT_DEBUG_OS_LOCK,
