@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -509,6 +510,20 @@ static uint64_t bound_default_ms = 100;
  *     WARN at arch_timer.c:459, NULL dereference in kvm_vgic_reset_mapped_irq().
  */
 static bool avoid_known;
+
+/*
+ * -a: run AArch32 vCPUs in deterministic mode too. Off by default: under QEMU TCG
+ * an AArch32 EL1 guest leaves state in the emulated CPU that later guests, of any
+ * process, can see (its banked SPSRs read back differently from run to run on the
+ * built-in C; an AArch64 guest later found in AArch32 SVC mode): such runs make a
+ * digest depend on what ran before. They are made in load mode, and their vCPUs are
+ * created, initialised and their registers read and written in both modes.
+ */
+static bool run_aarch32;
+
+/* The CPUs the process may run on, at its start: MIGRATE moves among them. */
+static cpu_set_t cpus_start;
+static int cpus[CPU_SETSIZE], ncpus;
 
 /* ------------------------------------------------------------------------- */
 /* Randomness */
@@ -2764,6 +2779,8 @@ static void act_run(struct fz *f, struct vm *vm)
 			act_finalize(f, vm, i);
 	}
 	a32 = c->feat & (1 << KVM_ARM_VCPU_EL1_32BIT);
+	if (a32 && !f->load && !run_aarch32)
+		return;		/* see run_aarch32 */
 	s = code_slot(vm, f->load);
 	if (s < 0 && chance(f, 90)) {
 		for (int t = 0; t < MAX_SLOTS && s < 0; t++)
@@ -2846,6 +2863,29 @@ static void act_run(struct fz *f, struct vm *vm)
 	}
 }
 
+/*
+ * The calling thread moved to CPU @cpus[k]; in load mode now and then allowed
+ * every CPU again. Deterministic mode runs pinned, and moves only here: where a
+ * vCPU thread runs is then part of the sequence (QEMU TCG keeps per-CPU state that
+ * a guest can see: Documentation/selftests.rst, "ioctl_fuzz").
+ */
+static void act_migrate(struct fz *f)
+{
+	int k = below(f, ncpus);
+	cpu_set_t set;
+
+	if (f->load && chance(f, 30)) {
+		begin(f, "MIGRATE cpu=any");
+		set = cpus_start;
+	} else {
+		begin(f, "MIGRATE cpu=%d", k);
+		CPU_ZERO(&set);
+		CPU_SET(cpus[k], &set);
+	}
+	result(f, sched_setaffinity(0, sizeof(set), &set) ? -errno : 0, false);
+	end(f);
+}
+
 /* ------------------------------------------------------------------------- */
 /* The choice of action */
 
@@ -2854,7 +2894,7 @@ enum act {
 	A_VCPU_INIT, A_FINALIZE, A_REG_LIST, A_SWEEP, A_REG_SPECIAL, A_GUEST_DEBUG, A_MEMSLOT,
 	A_DIRTY_LOG, A_MPROTECT, A_CREATE_DEVICE, A_VGIC_ATTR, A_ITS_ATTR, A_VCPU_ATTR, A_SMCCC,
 	A_RUN, A_MP_STATE, A_SET_DEV_ADDR, A_IRQ_LINE, A_COUNTER_OFFSET, A_VCPU_EVENTS,
-	A_ENABLE_CAP, A_MASKS, NR_ACTS
+	A_ENABLE_CAP, A_MASKS, A_MIGRATE, NR_ACTS
 };
 
 static const uint8_t act_weight[NR_ACTS] = {
@@ -2864,7 +2904,7 @@ static const uint8_t act_weight[NR_ACTS] = {
 	[A_MEMSLOT] = 8, [A_DIRTY_LOG] = 2, [A_MPROTECT] = 1, [A_CREATE_DEVICE] = 3,
 	[A_VGIC_ATTR] = 6, [A_ITS_ATTR] = 2, [A_VCPU_ATTR] = 4, [A_SMCCC] = 3, [A_RUN] = 24,
 	[A_MP_STATE] = 3, [A_SET_DEV_ADDR] = 1, [A_IRQ_LINE] = 3, [A_COUNTER_OFFSET] = 1,
-	[A_VCPU_EVENTS] = 3, [A_ENABLE_CAP] = 2, [A_MASKS] = 1,
+	[A_VCPU_EVENTS] = 3, [A_ENABLE_CAP] = 2, [A_MASKS] = 1, [A_MIGRATE] = 3,
 };
 
 static void one_action(struct fz *f)
@@ -2925,6 +2965,7 @@ static void one_action(struct fz *f)
 	case A_VCPU_EVENTS:	act_vcpu_events(f, vm, i); break;
 	case A_ENABLE_CAP:	act_enable_cap(f, vm); break;
 	case A_MASKS:		act_writable_masks(f, vm); break;
+	case A_MIGRATE:		act_migrate(f); break;
 	}
 	vm_put(vm);
 }
@@ -2989,11 +3030,20 @@ static struct det_result run_det(uint64_t seed, uint64_t count, bool list)
 	fz_init(f, &w, seed, 0);
 	f->limit = count;
 	f->list = list;
+	/* pinned: the thread moves between CPUs at MIGRATE steps only */
+	{
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(cpus[0], &set);
+		TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "sched_setaffinity");
+	}
 	if (!setjmp(f->out)) {
 		for (;;)
 			one_action(f);
 	}
 	world_free(&w);
+	TEST_ASSERT(!sched_setaffinity(0, sizeof(cpus_start), &cpus_start), "sched_setaffinity");
 	res = (struct det_result){ f->digest, f->vms, f->runs, f->bounded, f->tainted_runs };
 	fz_fini(f);
 	free(f);
@@ -3075,7 +3125,7 @@ static void print_det(uint64_t seed, uint64_t count, struct det_result r, double
 
 static void help(const char *name)
 {
-	printf("usage: %s [-s SEED] [-n COUNT [-l]] [-d SECONDS [-t THREADS]] [-T MS] [-k]\n"
+	printf("usage: %s [-s SEED] [-n COUNT [-l]] [-d SECONDS [-t THREADS]] [-T MS] [-k] [-a]\n"
 	       "  -s SEED     the sequence's seed (default 1)\n"
 	       "  -n COUNT    deterministic mode: COUNT steps, then the DIGEST line\n"
 	       "  -l          with -n: one line per step\n"
@@ -3084,6 +3134,7 @@ static void help(const char *name)
 	       "  -T MS       the bound of one KVM_RUN (default %" PRIu64 ")\n"
 	       "  -k          keep clear of the KVM bugs listed in the source (not the world\n"
 	       "              switch's), to look for others\n"
+	       "  -a          with -n: run AArch32 vCPUs too (QEMU TCG makes them nondeterministic)\n"
 	       "  no -n/-d:   what make check runs: seeds 1-%d of %d steps, each twice (same\n"
 	       "              digest required), then a %d s load of %d threads\n",
 	       name, bound_default_ms, 3, 1500, 8, 4);
@@ -3117,8 +3168,11 @@ int main(int argc, char *argv[])
 	bool list = false, seed_given = false;
 	struct sigaction sa = { .sa_handler = on_alarm };
 
-	while ((opt = getopt(argc, argv, "s:n:ld:t:T:kh")) != -1) {
+	while ((opt = getopt(argc, argv, "s:n:ld:t:T:kah")) != -1) {
 		switch (opt) {
+		case 'a':
+			run_aarch32 = true;
+			break;
 		case 'k':
 			avoid_known = true;
 			break;
@@ -3155,6 +3209,10 @@ int main(int argc, char *argv[])
 	run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
 	TEST_ASSERT((long)run_size >= (long)sizeof(struct kvm_run), "KVM_GET_VCPU_MMAP_SIZE");
 	pmu_type = host_pmu_type();
+	TEST_ASSERT(!sched_getaffinity(0, sizeof(cpus_start), &cpus_start), "sched_getaffinity");
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &cpus_start))
+			cpus[ncpus++] = c;
 	sigemptyset(&sa.sa_mask);
 	TEST_ASSERT(!sigaction(SIGALRM, &sa, NULL), "sigaction");
 	TEST_ASSERT((fz_vectors_end - fz_vectors) * 4 == CODE_OFF, "vectors: %ld bytes",

@@ -57,6 +57,8 @@
 #include <linux/sizes.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,8 +94,10 @@
 #define BRK_IMM		0x5f		/* brk #BRK_IMM, handled in the guest */
 #define SPIN_LOOPS	20000
 #define FORCE_USER_EXIT	8		/* a round exits to userspace at least this often */
-#define MAX_REPORTS	16		/* mismatches a guest reports before it stops */
+#define MAX_REPORTS	64		/* mismatches a guest reports (it counts them all) */
+#define DIGEST_ROUNDS	64		/* rounds whose choices make the digest */
 #define POLLUTER_SPIN	20000
+#define STOP_GRACE	5		/* s: then a vCPU thread still in KVM_RUN is kicked out */
 
 /* Who wrote a value: the top byte of values with room for it. */
 #define TAG_GUEST	0x5eULL
@@ -542,7 +546,7 @@ struct fz_vcpu {
 	/* The guest's. */
 	uint64_t started, round, kind, variant, in_round, cur_vl, brps, wrps;
 	uint64_t present[2], held[2];	/* registers the vCPU has; those that hold values */
-	uint64_t exits_checked, reports;
+	uint64_t rounds_checked, exits_checked, mismatches, digest;
 	uint64_t kinds[NR_KINDS], variants[NR_VARIANTS], vl_changes;
 	struct fz_base base;
 	uint64_t gicd_typer, pfr0;
@@ -919,7 +923,7 @@ static int bad_chunk(const uint8_t *want, const uint8_t *got, size_t len, size_t
 static void guest_report(struct fz_vcpu *s, uint64_t code, uint64_t want, uint64_t got,
 			 uint64_t phase, uint64_t flags)
 {
-	if (s->reports++ >= MAX_REPORTS)
+	if (s->mismatches++ >= MAX_REPORTS)
 		return;
 	ucall(UCALL_SYNC, 7, FZ_MISMATCH, code, want, got, s->round,
 	      s->kind | s->variant << 8 | phase << 16, flags);
@@ -947,6 +951,23 @@ static inline uint64_t guest_rdvl(void)
 static bool is_user_kind(int kind)
 {
 	return kind == K_MMIO_W || kind == K_MMIO_R;
+}
+
+/*
+ * Whether the exit always leaves the guest: the others may not (BRK and the
+ * breakpoint never do; the debug register access traps only while the debug
+ * state is clean; the stage-2 and memslot accesses fault only after the VMM
+ * dropped the page; the spin only if the host interrupts it).
+ */
+static bool always_exits(int kind)
+{
+	switch (kind) {
+	case K_HVC: case K_MMIO_W: case K_MMIO_R: case K_GICD: case K_WFI_TIMER:
+	case K_WFI_SGI: case K_IDREG: case K_UNDEF:
+		return true;
+	default:
+		return false;
+	}
 }
 
 static bool held(struct fz_vcpu *s, int r)
@@ -1312,7 +1333,11 @@ static void guest_code(uint64_t idx)
 							 0, &s->base);
 			fz_write(FZ_FAR_EL1, s->want_sys[FZ_FAR_EL1]);
 		}
-		s->exits_checked++;
+		s->rounds_checked++;
+		s->exits_checked += always_exits(kind);
+		if (serial <= DIGEST_ROUNDS)
+			s->digest = mix64(s->digest ^ (kind | variant << 8 | s->args.new_zcr_on << 16 |
+					  s->args.new_zcr << 24 | serial << 32));
 		s->kinds[kind]++;
 		s->variants[variant]++;
 	}
@@ -1333,6 +1358,8 @@ struct vcpu_ctx {
 	/* counts */
 	uint64_t runs, user_exits, vmm_checks, vmm_sets, migrations, zaps, late_maps;
 	uint64_t late_unmaps, reports, host_checks, vgic_checks, vgic_busy;
+	pthread_t thread;
+	atomic_bool done, kicked;	/* the thread returned; the watchdog kicked it */
 };
 
 struct vm_ctx {
@@ -1348,6 +1375,7 @@ static uint64_t seed = 1, seconds = 20;
 static bool quiet;
 static struct timespec t_start;
 static atomic_bool stop;
+static double stop_at;
 static atomic_ulong mismatches, polluter_checks;
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool host_sve;
@@ -1364,7 +1392,8 @@ static double elapsed(void)
 /* Ends the run: every guest sees stop at its next round. */
 static void stop_all(void)
 {
-	atomic_store(&stop, true);
+	if (!atomic_exchange(&stop, true))
+		stop_at = elapsed();
 	for (int i = 0; i < nctxs; i++)
 		WRITE_ONCE(ctxs[i].gs->stop, 1);
 }
@@ -1439,7 +1468,7 @@ static void mismatch(const char *who, struct vcpu_ctx *c, uint64_t code, uint64_
 	if (c)
 		snprintf(where, sizeof(where), "vm=%d vcpu=%d", c->vm_nr, c->idx);
 	else
-		snprintf(where, sizeof(where), "host");
+		snprintf(where, sizeof(where), "vm=- vcpu=-");
 	pthread_mutex_lock(&print_lock);
 	printf("state_fuzz: MISMATCH seed=%lu %s %s round=%lu exit=%s variant=%s %s: %s expected "
 	       "%#lx%s actual %#lx (%s)\n", seed, where, who, round,
@@ -1751,9 +1780,42 @@ static void check_host_fp(struct vcpu_ctx *c, const struct host_fp *want, const 
 			 want->tpidrro, got->tpidrro, c->runs, d, 0);
 }
 
+/*
+ * The guest cannot go on (an exception it does not handle, a failed assertion
+ * of the library's, an exit nobody expects): counted as a mismatch, printed
+ * with the seed, and the run stops, so that the summary line still comes.
+ */
+static void guest_failure(struct vcpu_ctx *c, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	atomic_fetch_add(&mismatches, 1);
+	pthread_mutex_lock(&print_lock);
+	printf("state_fuzz: FAILURE seed=%lu vm=%d vcpu=%d round=%lu exit=%s variant=%s: %s\n",
+	       seed, c->vm_nr, c->idx, c->gs->round, kind_name[c->gs->kind % NR_KINDS],
+	       variant_name[c->gs->variant % NR_VARIANTS], msg);
+	fflush(stdout);
+	pthread_mutex_unlock(&print_lock);
+	stop_all();
+}
+
+static void *vcpu_loop(struct vcpu_ctx *c);
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu_ctx *c = arg;
+
+	vcpu_loop(c);
+	atomic_store(&c->done, true);
+	return NULL;
+}
+
+static void *vcpu_loop(struct vcpu_ctx *c)
+{
 	struct kvm_run *run = c->vcpu->run;
 	struct host_fp want, got;
 	cpu_set_t set;
@@ -1775,9 +1837,17 @@ static void *vcpu_thread(void *arg)
 
 		c->runs++;
 		check_host_fp(c, &want, &got);
+		if (ret == -EINTR && atomic_load(&c->kicked)) {
+			guest_failure(c, "the guest did not stop within %d s of the end of the run "
+				      "(kicked out of KVM_RUN)", STOP_GRACE);
+			return NULL;
+		}
 		if (ret == -EINTR)
 			continue;
-		TEST_ASSERT(ret == 0, "VM %d vCPU %d: KVM_RUN: %ld", c->vm_nr, c->idx, ret);
+		if (ret) {
+			guest_failure(c, "KVM_RUN: %ld", ret);
+			return NULL;
+		}
 		if (run->exit_reason == KVM_EXIT_MMIO) {
 			uint64_t gpa = run->mmio.phys_addr, v;
 
@@ -1811,15 +1881,16 @@ static void *vcpu_thread(void *arg)
 		case UCALL_DONE:
 			return NULL;
 		case UCALL_ABORT:
-			REPORT_GUEST_ASSERT(uc);
-			break;
+			guest_failure(c, "guest assertion %s:%ld: %s", (const char *)uc.args[GUEST_FILE],
+				      uc.args[GUEST_LINE], uc.buffer);
+			return NULL;
 		case UCALL_UNHANDLED:
-			assert_on_unhandled_exception(c->vcpu);
-			break;
+			guest_failure(c, "unexpected exception in the guest: vector %#lx, EC %#lx%s",
+				      uc.args[0], uc.args[1], uc.args[2] ? "" : " (not valid)");
+			return NULL;
 		default:
-			TEST_FAIL("VM %d vCPU %d: unexpected exit %s (round %lu, exit %s)", c->vm_nr,
-				  c->idx, exit_reason_str(run->exit_reason), c->gs->round,
-				  kind_name[c->gs->kind % NR_KINDS]);
+			guest_failure(c, "unexpected exit %s", exit_reason_str(run->exit_reason));
+			return NULL;
 		}
 	}
 }
@@ -1837,7 +1908,9 @@ static void *polluter(void *arg)
 	uint64_t tp_want = lane_val(TAG_POLL, cpu, 0, 0, 0x7470), tp_got, serial = 0;
 	size_t vl = host_sve ? host_vl : 16;
 	cpu_set_t set;
+	char who[32];
 
+	snprintf(who, sizeof(who), "host polluter on CPU %ld", cpu);
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	TEST_ASSERT(!pthread_setaffinity_np(pthread_self(), sizeof(set), &set), "affinity");
@@ -1880,25 +1953,25 @@ static void *polluter(void *arg)
 		for (int n = 0; n < 32; n++)
 			for (int k = 0; (k = bad_chunk(want.z[n], got.z[n], vl, vl, vl, k, &w8, &g8,
 						       &fl)) >= 0; k++)
-				mismatch("host polluter", NULL, CODE(host_sve ? RC_HOST_Z : RC_HOST_V,
+				mismatch(who, NULL, CODE(host_sve ? RC_HOST_Z : RC_HOST_V,
 					 n, k), w8, g8, serial, PH_HOST << 16, 0);
 		for (int n = 0; n < 16 && host_sve; n++)
 			for (int k = 0; (k = bad_chunk(want.p[n], got.p[n], vl / 8, vl / 8, vl / 8, k,
 						       &w8, &g8, &fl)) >= 0; k++)
-				mismatch("host polluter", NULL, CODE(RC_HOST_P, n, k), w8, g8, serial,
+				mismatch(who, NULL, CODE(RC_HOST_P, n, k), w8, g8, serial,
 					 PH_HOST << 16, 0);
 		for (int k = 0; host_sve && (k = bad_chunk(want.ffr, got.ffr, vl / 8, vl / 8, vl / 8,
 							 k, &w8, &g8, &fl)) >= 0; k++)
-			mismatch("host polluter", NULL, CODE(RC_HOST_FFR, 0, k), w8, g8, serial,
+			mismatch(who, NULL, CODE(RC_HOST_FFR, 0, k), w8, g8, serial,
 				 PH_HOST << 16, 0);
 		if (got.fpsr != want.fpsr)
-			mismatch("host polluter", NULL, CODE(RC_HOST_FPSR, 0, 0), want.fpsr, got.fpsr,
+			mismatch(who, NULL, CODE(RC_HOST_FPSR, 0, 0), want.fpsr, got.fpsr,
 				 serial, PH_HOST << 16, 0);
 		if (got.fpcr != want.fpcr)
-			mismatch("host polluter", NULL, CODE(RC_HOST_FPCR, 0, 0), want.fpcr, got.fpcr,
+			mismatch(who, NULL, CODE(RC_HOST_FPCR, 0, 0), want.fpcr, got.fpcr,
 				 serial, PH_HOST << 16, 0);
 		if (tp_got != tp_want)
-			mismatch("host polluter", NULL, CODE(RC_HOST_TPIDR, 0, 0), tp_want, tp_got,
+			mismatch(who, NULL, CODE(RC_HOST_TPIDR, 0, 0), tp_want, tp_got,
 				 serial, PH_HOST << 16, 0);
 		atomic_fetch_add(&polluter_checks, 1);
 		sched_yield();
@@ -2016,10 +2089,11 @@ static void report_vcpu(struct vcpu_ctx *c)
 	for (int k = 0; k < NR_KINDS; k++)
 		snprintf(kinds + strlen(kinds), sizeof(kinds) - strlen(kinds), " %s %lu",
 			 kind_name[k], s->kinds[k]);
-	printf("state_fuzz: VM %d vCPU %d (%s): %lu rounds checked, %lu KVM_RUNs, %lu exits to "
+	printf("state_fuzz: VM %d vCPU %d (%s): %lu rounds checked (%lu of them after an exit that "
+	       "always leaves the guest), %lu KVM_RUNs, %lu exits to "
 	       "userspace, %lu VMM checks, %lu VMM writes, %lu migrations, %lu stage-2 drops, "
 	       "%lu/%lu memslot maps/unmaps, %lu VL changes; exits:%s\n", c->vm_nr, c->idx,
-	       s->sve ? "SVE" : "FP/SIMD", s->exits_checked, c->runs, c->user_exits, c->vmm_checks,
+	       s->sve ? "SVE" : "FP/SIMD", s->rounds_checked, s->exits_checked, c->runs, c->user_exits, c->vmm_checks,
 	       c->vmm_sets, c->migrations, c->zaps, c->late_maps, c->late_unmaps, s->vl_changes,
 	       kinds);
 	if (s->sve)
@@ -2029,10 +2103,16 @@ static void report_vcpu(struct vcpu_ctx *c)
 	printf("state_fuzz: VM %d vCPU %d: ICC_PMR_EL1/ICC_BPR1_EL1 read by the VMM %lu times "
 	       "(%lu times KVM_GET_DEVICE_ATTR said EBUSY: another vCPU of the VM was running)\n",
 	       c->vm_nr, c->idx, c->vgic_checks, c->vgic_busy);
+	printf("state_fuzz: VM %d vCPU %d: digest of the first %d rounds' choices %016lx\n",
+	       c->vm_nr, c->idx, DIGEST_ROUNDS, s->digest);
 	printf("state_fuzz: VM %d vCPU %d: %d system registers checked, %d of them written; "
 	       "%lu breakpoints, %lu watchpoints; TCR2/PIR/POR:%s; registers that keep their "
 	       "value (RAZ/WI here: checked, not written):%s\n", c->vm_nr, c->idx, npresent, nheld,
 	       s->brps, s->wrps, opt[0] ? opt : " none", fixed[0] ? fixed : " none");
+}
+
+static void kick_handler(int sig)
+{
 }
 
 int main(int argc, char *argv[])
@@ -2043,7 +2123,8 @@ int main(int argc, char *argv[])
 	long put0 = vhe_rs_stat("vcpu_put");
 	struct vhe_rs_snap before = vhe_rs_snap();
 	uint64_t checked = 0, vmm_checks = 0, migrations = 0;
-	pthread_t vt[MAX_VMS * MAX_VCPUS], pt[MAX_CPUS];
+	struct sigaction kick = { .sa_handler = kick_handler };	/* no SA_RESTART */
+	pthread_t pt[MAX_CPUS];
 	bool rust, module_on = vhe_rs_loaded() && vhe_rs_enabled();
 	int opt;
 
@@ -2064,6 +2145,7 @@ int main(int argc, char *argv[])
 	ncpus = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpus > MAX_CPUS)
 		ncpus = MAX_CPUS;
+	TEST_ASSERT(!sigaction(SIGUSR1, &kick, NULL), "sigaction");
 	host_sve = kvm_has_cap(KVM_CAP_ARM_SVE);
 	if (host_sve) {
 		nvq = host_vqs(vqs, vls);
@@ -2082,14 +2164,43 @@ int main(int argc, char *argv[])
 	for (long cpu = 0; cpu < ncpus; cpu++)
 		pthread_create(&pt[cpu], NULL, polluter, (void *)cpu);
 	for (int i = 0; i < nctxs; i++)
-		pthread_create(&vt[i], NULL, vcpu_thread, &ctxs[i]);
+		pthread_create(&ctxs[i].thread, NULL, vcpu_thread, &ctxs[i]);
+	/*
+	 * The watchdog: the run ends at -d (the vCPU threads also look at each exit
+	 * to userspace); a vCPU thread still in KVM_RUN STOP_GRACE seconds after the
+	 * end (a guest that can no longer see stop) is kicked out with a signal.
+	 */
+	for (;;) {
+		int left = 0;
+
+		for (int i = 0; i < nctxs; i++)
+			left += !atomic_load(&ctxs[i].done);
+		if (!left)
+			break;
+		if (elapsed() >= seconds)
+			stop_all();
+		for (int i = 0; i < nctxs && atomic_load(&stop) && elapsed() > stop_at + STOP_GRACE; i++) {
+			if (atomic_load(&ctxs[i].done))
+				continue;
+			atomic_store(&ctxs[i].kicked, true);
+			pthread_kill(ctxs[i].thread, SIGUSR1);
+		}
+		usleep(100000);
+	}
 	for (int i = 0; i < nctxs; i++)
-		pthread_join(vt[i], NULL);
+		pthread_join(ctxs[i].thread, NULL);
 	atomic_store(&stop, true);
 	for (long cpu = 0; cpu < ncpus; cpu++)
 		pthread_join(pt[cpu], NULL);
 
 	for (int i = 0; i < nctxs; i++) {
+		uint64_t more = ctxs[i].gs->mismatches > MAX_REPORTS ?
+				ctxs[i].gs->mismatches - MAX_REPORTS : 0;
+
+		if (more)
+			printf("state_fuzz: VM %d vCPU %d: %lu more mismatches found, not printed\n",
+			       ctxs[i].vm_nr, ctxs[i].idx, more);
+		atomic_fetch_add(&mismatches, more);
 		checked += ctxs[i].gs->exits_checked;
 		vmm_checks += ctxs[i].vmm_checks;
 		migrations += ctxs[i].migrations;
@@ -2120,7 +2231,7 @@ int main(int argc, char *argv[])
 	/* It did something: every vCPU checked rounds, the VMM and the polluters checked. */
 	for (int i = 0; i < nctxs; i++)
 		TEST_ASSERT(ctxs[i].gs->exits_checked > 0 && ctxs[i].host_checks > 0,
-			    "VM %d vCPU %d: %lu rounds checked", ctxs[i].vm_nr, ctxs[i].idx,
+			    "VM %d vCPU %d: %lu exits checked", ctxs[i].vm_nr, ctxs[i].idx,
 			    ctxs[i].gs->exits_checked);
 	TEST_ASSERT(vmm_checks > 0 && atomic_load(&polluter_checks) > 0,
 		    "%lu VMM checks, %lu polluter checks", vmm_checks, atomic_load(&polluter_checks));
