@@ -1814,6 +1814,25 @@ static void guest_failure(struct vcpu_ctx *c, const char *fmt, ...)
 	stop_all();
 }
 
+/*
+ * get_ucall() without its KVM_RUN (vcpu_run_complete_io(), through the C
+ * library): every KVM_RUN here is run_checked()'s, whose host state is checked
+ * and whose TPIDR_EL0 is put back before any C runs (a lost TPIDR_EL0 would
+ * otherwise crash the C library). The next run_checked() completes the MMIO.
+ */
+static uint64_t fz_get_ucall(struct kvm_vcpu *vcpu, struct ucall *uc)
+{
+	void *addr = ucall_arch_get_ucall(vcpu);
+
+	memset(uc, 0, sizeof(*uc));
+	if (addr) {
+		/* lib/ucall_common.c: GUEST_UCALL_FAILED, private there */
+		TEST_ASSERT(addr != (void *)-1, "the guest found no free ucall");
+		memcpy(uc, addr, sizeof(*uc));
+	}
+	return uc->cmd;
+}
+
 static void *vcpu_loop(struct vcpu_ctx *c);
 
 static void *vcpu_thread(void *arg)
@@ -1882,7 +1901,7 @@ static void *vcpu_loop(struct vcpu_ctx *c)
 				continue;
 			}
 		}
-		switch (get_ucall(c->vcpu, &uc)) {
+		switch (fz_get_ucall(c->vcpu, &uc)) {
 		case UCALL_SYNC:
 			TEST_ASSERT(uc.args[0] == FZ_MISMATCH, "unexpected GUEST_SYNC %lx", uc.args[0]);
 			c->reports++;
