@@ -9,14 +9,14 @@
  *
  *  - state: V0-V31 (Z0-Z31, P0-P15 and FFR on the SVE VMs, at a vector length
  *    the guest picks through ZCR_EL1, changed inside the round right after the
- *    exit), FPSR, FPCR, and any of the EL1/EL0 system registers of fz_regs[]
+ *    exit), FPSR, FPCR, and any of the EL1/EL0 system registers of FZ_REGS
  *    (TPIDR*, CONTEXTIDR, MAIR/TCR/SCTLR fields that change nothing the guest
  *    uses, TTBR0's ASID, TTBR1, ESR/FAR/PAR/AFSR*, CNTKCTL, ELR/SPSR, MDSCR
  *    bits that enable nothing by themselves, SP_EL0, VBAR (one of two copies of
  *    the guest's vector table), CPACR.TTA, TCR2/PIR/PIRE0/POR_EL0/POR_EL1 when
  *    the vCPU has them, ZCR_EL1, the virtual and physical timers' CTL and CVAL
  *    (never enabled and unmasked), ICC_PMR_EL1 and ICC_BPR1_EL1, every
- *    implemented DBGBVR/DBGBCR/DBGWVR/DBGWCR with E clear);
+ *    implemented DBGBVR/DBGBCR/DBGWVR/DBGWCR with E clear, MDCCINT_EL1, FPMR);
  *  - the exit (enum fz_kind): hvc (SMCCC_VERSION), an MMIO write or read to
  *    userspace, a read of the vGIC distributor (GICD_TYPER), WFI until the
  *    virtual timer fires, WFI with a pending SGI the guest sent itself (then
@@ -1368,7 +1368,7 @@ struct vcpu_ctx {
 	bool late_mapped;
 	/* counts */
 	uint64_t runs, user_exits, vmm_checks, vmm_sets, migrations, zaps, late_maps;
-	uint64_t late_unmaps, reports, host_checks, vgic_checks, vgic_busy;
+	uint64_t late_unmaps, host_checks, vgic_checks, vgic_busy;
 	pthread_t thread;
 	atomic_bool done, kicked;	/* the thread returned; the watchdog kicked it */
 };
@@ -1431,7 +1431,7 @@ static const char *describe(uint64_t v, char *buf, size_t len)
 	return "nobody's marker";
 }
 
-static void code_name(uint64_t code, bool sve, char *buf, size_t len)
+static void code_name(uint64_t code, char *buf, size_t len)
 {
 	int rc = code >> 32, n = (code >> 16) & 0xffff, c = code & 0xffff;
 
@@ -1460,7 +1460,6 @@ static void code_name(uint64_t code, bool sve, char *buf, size_t len)
 	case RC_HOST_TPIDRRO: snprintf(buf, len, "TPIDRRO_EL0"); break;
 	default: snprintf(buf, len, "code %#lx", code);
 	}
-	(void)sve;
 }
 
 /*
@@ -1475,7 +1474,7 @@ static void mismatch(const char *who, struct vcpu_ctx *c, uint64_t code, uint64_
 	char reg[64], d[96], where[64];
 
 	atomic_fetch_add(&mismatches, 1);
-	code_name(code, c && c->gs->sve, reg, sizeof(reg));
+	code_name(code, reg, sizeof(reg));
 	if (c)
 		snprintf(where, sizeof(where), "vm=%d vcpu=%d", c->vm_nr, c->idx);
 	else
@@ -1904,7 +1903,6 @@ static void *vcpu_loop(struct vcpu_ctx *c)
 		switch (fz_get_ucall(c->vcpu, &uc)) {
 		case UCALL_SYNC:
 			TEST_ASSERT(uc.args[0] == FZ_MISMATCH, "unexpected GUEST_SYNC %lx", uc.args[0]);
-			c->reports++;
 			mismatch("(guest)", c, uc.args[1], uc.args[2], uc.args[3], uc.args[4],
 				 uc.args[5], uc.args[6]);
 			break;
