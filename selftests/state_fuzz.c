@@ -9,14 +9,14 @@
  *
  *  - state: V0-V31 (Z0-Z31, P0-P15 and FFR on the SVE VMs, at a vector length
  *    the guest picks through ZCR_EL1, changed inside the round right after the
- *    exit), FPSR, FPCR, and any of the EL1/EL0 system registers of fz_regs[]
+ *    exit), FPSR, FPCR, and any of the EL1/EL0 system registers of FZ_REGS
  *    (TPIDR*, CONTEXTIDR, MAIR/TCR/SCTLR fields that change nothing the guest
  *    uses, TTBR0's ASID, TTBR1, ESR/FAR/PAR/AFSR*, CNTKCTL, ELR/SPSR, MDSCR
  *    bits that enable nothing by themselves, SP_EL0, VBAR (one of two copies of
  *    the guest's vector table), CPACR.TTA, TCR2/PIR/PIRE0/POR_EL0/POR_EL1 when
  *    the vCPU has them, ZCR_EL1, the virtual and physical timers' CTL and CVAL
  *    (never enabled and unmasked), ICC_PMR_EL1 and ICC_BPR1_EL1, every
- *    implemented DBGBVR/DBGBCR/DBGWVR/DBGWCR with E clear);
+ *    implemented DBGBVR/DBGBCR/DBGWVR/DBGWCR with E clear, MDCCINT_EL1, FPMR);
  *  - the exit (enum fz_kind): hvc (SMCCC_VERSION), an MMIO write or read to
  *    userspace, a read of the vGIC distributor (GICD_TYPER), WFI until the
  *    virtual timer fires, WFI with a pending SGI the guest sent itself (then
@@ -192,6 +192,8 @@ enum fz_class {
 	C_CNTKCTL,	/* EL0 access bits and EVNTI, never EVNTEN */
 	C_SPSR,		/* NZCV, DAIF set, EL1h */
 	C_MDSCR,	/* TDCC, KDE, MDE: no debug event while PSTATE.D and every E are clear */
+	C_MDCCINT,	/* RX, TX: DCC interrupts, which nothing raises */
+	C_FPMR,		/* the FP8 formats and scales: nothing here uses them */
 	C_VBAR,		/* one of the two copies of the guest's vector table */
 	C_CPACR,	/* TTA */
 	C_TCR2,		/* DisCH0, DisCH1 */
@@ -204,7 +206,7 @@ enum fz_class {
 };
 
 /* What a register needs to exist for the vCPU. */
-enum fz_need { N_ALL, N_SVE, N_TCRX, N_S1PIE, N_S1POE, N_BRP, N_WRP };
+enum fz_need { N_ALL, N_SVE, N_TCRX, N_S1PIE, N_S1POE, N_FPMR, N_BRP, N_WRP };
 
 #define KVM_SYS(r)	KVM_ARM64_SYS_REG(SYS_##r)
 #define VGIC_REG	0	/* the VMM reads it through the vGIC device */
@@ -229,6 +231,7 @@ enum fz_need { N_ALL, N_SVE, N_TCRX, N_S1PIE, N_S1POE, N_BRP, N_WRP };
 	X(ELR_EL1,	SYS_ELR_EL1,	ARM64_CORE_REG(elr_el1), C_FULL, N_ALL, 0)		\
 	X(SPSR_EL1,	SYS_SPSR_EL1,	ARM64_CORE_REG(spsr[KVM_SPSR_EL1]), C_SPSR, N_ALL, 0)	\
 	X(MDSCR_EL1,	SYS_MDSCR_EL1,	KVM_SYS(MDSCR_EL1),	C_MDSCR, N_ALL, 0)		\
+	X(MDCCINT_EL1,	SYS_MDCCINT_EL1, KVM_SYS(MDCCINT_EL1),	C_MDCCINT, N_ALL, 0)		\
 	X(SCTLR_EL1,	SYS_SCTLR_EL1,	KVM_SYS(SCTLR_EL1),	C_SCTLR, N_ALL, 0)		\
 	X(SP_EL0,	SYS_SP_EL0,	ARM64_CORE_REG(regs.sp), C_FULL, N_ALL, 0)		\
 	X(VBAR_EL1,	SYS_VBAR_EL1,	KVM_SYS(VBAR_EL1),	C_VBAR,	N_ALL, 0)		\
@@ -241,6 +244,7 @@ enum fz_need { N_ALL, N_SVE, N_TCRX, N_S1PIE, N_S1POE, N_BRP, N_WRP };
 	X(POR_EL0,	SYS_POR_EL0,	KVM_SYS(POR_EL0),	C_FULL,	N_S1POE, 0)		\
 	X(POR_EL1,	SYS_POR_EL1,	KVM_SYS(POR_EL1),	C_FULL,	N_S1POE, 0)		\
 	X(ZCR_EL1,	SYS_ZCR_EL1,	KVM_SYS(ZCR_EL1),	C_ZCR,	N_SVE, 0)		\
+	X(FPMR,		SYS_FPMR,	KVM_SYS(FPMR),		C_FPMR,	N_FPMR, 0)		\
 	X(CNTV_CTL_EL0,	SYS_CNTV_CTL_EL0, KVM_REG_ARM_TIMER_CTL, C_TCTL, N_ALL, 0)		\
 	X(CNTV_CVAL_EL0, SYS_CNTV_CVAL_EL0, KVM_REG_ARM_TIMER_CVAL, C_FULL, N_ALL, 0)		\
 	X(CNTP_CTL_EL0,	SYS_CNTP_CTL_EL0, KVM_REG_ARM_PTIMER_CTL, C_TCTL, N_ALL, 0)		\
@@ -360,6 +364,11 @@ static uint64_t fz_gen(int r, uint64_t tag, uint64_t owner, uint64_t serial, uin
 	case C_MDSCR:
 		return ((x & 1) ? MDSCR_EL1_TDCC : 0) | ((x & 2) ? MDSCR_EL1_KDE : 0) |
 		       ((x & 4) ? MDSCR_EL1_MDE : 0);
+	case C_MDCCINT:
+		return ((x & 1) ? MDCCINT_EL1_RX : 0) | ((x & 2) ? MDCCINT_EL1_TX : 0);
+	case C_FPMR:
+		return ((owner & 0xff) << 24 & FPMR_NSCALE) | ((serial & 0x7f) << 16 & FPMR_LSCALE) |
+		       (x & (FPMR_LSCALE2 | FPMR_OSC | FPMR_OSM | FPMR_F8D | FPMR_F8S2 | FPMR_F8S1));
 	case C_VBAR:
 		return b->vbar[x & 1];
 	case C_CPACR:
@@ -1042,6 +1051,7 @@ static void guest_setup_regs(struct fz_vcpu *s, struct rng *rng)
 {
 	uint64_t dfr0 = read_sysreg_s(SYS_ID_AA64DFR0_EL1);
 	uint64_t mmfr3 = read_sysreg_s(SYS_ID_AA64MMFR3_EL1);
+	uint64_t pfr2 = read_sysreg_s(SYS_ID_AA64PFR2_EL1);
 
 	s->brps = ((dfr0 >> ID_AA64DFR0_EL1_BRPs_SHIFT) & 0xf) + 1;
 	s->wrps = ((dfr0 >> ID_AA64DFR0_EL1_WRPs_SHIFT) & 0xf) + 1;
@@ -1053,6 +1063,7 @@ static void guest_setup_regs(struct fz_vcpu *s, struct rng *rng)
 		case N_TCRX: has = (mmfr3 >> ID_AA64MMFR3_EL1_TCRX_SHIFT) & 0xf; break;
 		case N_S1PIE: has = (mmfr3 >> ID_AA64MMFR3_EL1_S1PIE_SHIFT) & 0xf; break;
 		case N_S1POE: has = (mmfr3 >> ID_AA64MMFR3_EL1_S1POE_SHIFT) & 0xf; break;
+		case N_FPMR: has = (pfr2 >> ID_AA64PFR2_EL1_FPMR_SHIFT) & 0xf; break;
 		case N_BRP: has = fz_n[r] < s->brps; break;
 		case N_WRP: has = fz_n[r] < s->wrps; break;
 		default: has = true;
@@ -1357,7 +1368,7 @@ struct vcpu_ctx {
 	bool late_mapped;
 	/* counts */
 	uint64_t runs, user_exits, vmm_checks, vmm_sets, migrations, zaps, late_maps;
-	uint64_t late_unmaps, reports, host_checks, vgic_checks, vgic_busy;
+	uint64_t late_unmaps, host_checks, vgic_checks, vgic_busy;
 	pthread_t thread;
 	atomic_bool done, kicked;	/* the thread returned; the watchdog kicked it */
 };
@@ -1420,7 +1431,7 @@ static const char *describe(uint64_t v, char *buf, size_t len)
 	return "nobody's marker";
 }
 
-static void code_name(uint64_t code, bool sve, char *buf, size_t len)
+static void code_name(uint64_t code, char *buf, size_t len)
 {
 	int rc = code >> 32, n = (code >> 16) & 0xffff, c = code & 0xffff;
 
@@ -1449,7 +1460,6 @@ static void code_name(uint64_t code, bool sve, char *buf, size_t len)
 	case RC_HOST_TPIDRRO: snprintf(buf, len, "TPIDRRO_EL0"); break;
 	default: snprintf(buf, len, "code %#lx", code);
 	}
-	(void)sve;
 }
 
 /*
@@ -1464,7 +1474,7 @@ static void mismatch(const char *who, struct vcpu_ctx *c, uint64_t code, uint64_
 	char reg[64], d[96], where[64];
 
 	atomic_fetch_add(&mismatches, 1);
-	code_name(code, c && c->gs->sve, reg, sizeof(reg));
+	code_name(code, reg, sizeof(reg));
 	if (c)
 		snprintf(where, sizeof(where), "vm=%d vcpu=%d", c->vm_nr, c->idx);
 	else
@@ -1803,6 +1813,25 @@ static void guest_failure(struct vcpu_ctx *c, const char *fmt, ...)
 	stop_all();
 }
 
+/*
+ * get_ucall() without its KVM_RUN (vcpu_run_complete_io(), through the C
+ * library): every KVM_RUN here is run_checked()'s, whose host state is checked
+ * and whose TPIDR_EL0 is put back before any C runs (a lost TPIDR_EL0 would
+ * otherwise crash the C library). The next run_checked() completes the MMIO.
+ */
+static uint64_t fz_get_ucall(struct kvm_vcpu *vcpu, struct ucall *uc)
+{
+	void *addr = ucall_arch_get_ucall(vcpu);
+
+	memset(uc, 0, sizeof(*uc));
+	if (addr) {
+		/* lib/ucall_common.c: GUEST_UCALL_FAILED, private there */
+		TEST_ASSERT(addr != (void *)-1, "the guest found no free ucall");
+		memcpy(uc, addr, sizeof(*uc));
+	}
+	return uc->cmd;
+}
+
 static void *vcpu_loop(struct vcpu_ctx *c);
 
 static void *vcpu_thread(void *arg)
@@ -1871,10 +1900,9 @@ static void *vcpu_loop(struct vcpu_ctx *c)
 				continue;
 			}
 		}
-		switch (get_ucall(c->vcpu, &uc)) {
+		switch (fz_get_ucall(c->vcpu, &uc)) {
 		case UCALL_SYNC:
 			TEST_ASSERT(uc.args[0] == FZ_MISMATCH, "unexpected GUEST_SYNC %lx", uc.args[0]);
-			c->reports++;
 			mismatch("(guest)", c, uc.args[1], uc.args[2], uc.args[3], uc.args[4],
 				 uc.args[5], uc.args[6]);
 			break;
@@ -2083,7 +2111,8 @@ static void report_vcpu(struct vcpu_ctx *c)
 		if (!bit_test(s->held, r) && fz_class[r] != C_RO)
 			snprintf(fixed + strlen(fixed), sizeof(fixed) - strlen(fixed), " %s",
 				 fz_name[r]);
-		if (fz_need[r] == N_TCRX || fz_need[r] == N_S1PIE || fz_need[r] == N_S1POE)
+		if (fz_need[r] == N_TCRX || fz_need[r] == N_S1PIE || fz_need[r] == N_S1POE ||
+		    fz_need[r] == N_FPMR)
 			snprintf(opt + strlen(opt), sizeof(opt) - strlen(opt), " %s", fz_name[r]);
 	}
 	for (int k = 0; k < NR_KINDS; k++)
@@ -2106,7 +2135,7 @@ static void report_vcpu(struct vcpu_ctx *c)
 	printf("state_fuzz: VM %d vCPU %d: digest of the first %d rounds' choices %016lx\n",
 	       c->vm_nr, c->idx, DIGEST_ROUNDS, s->digest);
 	printf("state_fuzz: VM %d vCPU %d: %d system registers checked, %d of them written; "
-	       "%lu breakpoints, %lu watchpoints; TCR2/PIR/POR:%s; registers that keep their "
+	       "%lu breakpoints, %lu watchpoints; TCR2/PIR/POR/FPMR:%s; registers that keep their "
 	       "value (RAZ/WI here: checked, not written):%s\n", c->vm_nr, c->idx, npresent, nheld,
 	       s->brps, s->wrps, opt[0] ? opt : " none", fixed[0] ? fixed : " none");
 }
