@@ -589,7 +589,7 @@ static bool chance(struct fz *f, unsigned int percent)
 	return below(f, 100) < percent;
 }
 
-#define PICK(f, arr) ((arr)[below(f, sizeof(arr) / sizeof((arr)[0]))])
+#define PICK(f, arr) ((arr)[below(f, ARRAY_SIZE(arr))])
 
 /* A deterministic function of an address: what an MMIO read returns. */
 static uint64_t mmio_value(uint64_t seed, uint64_t addr)
@@ -1927,7 +1927,7 @@ static void act_vgic_attr(struct fz *f, struct vm *vm)
 		break;
 	}
 	case 4: {	/* distributor registers */
-		int k = below(f, sizeof(gicd_regs) / sizeof(gicd_regs[0]));
+		int k = below(f, ARRAY_SIZE(gicd_regs));
 
 		v32 = op == 0 ? val64(f, 0, false) : 0;
 		dev_attr(f, fd, "vgic", op, KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
@@ -1936,7 +1936,7 @@ static void act_vgic_attr(struct fz *f, struct vm *vm)
 		break;
 	}
 	case 5: {	/* redistributor registers */
-		int k = below(f, sizeof(gicr_regs) / sizeof(gicr_regs[0]));
+		int k = below(f, ARRAY_SIZE(gicr_regs));
 
 		v32 = op == 0 ? val64(f, 0, false) : 0;
 		dev_attr(f, fd, "vgic", op, KVM_DEV_ARM_VGIC_GRP_REDIST_REGS,
@@ -2287,6 +2287,7 @@ static void act_writable_masks(struct fz *f, struct vm *vm)
 		.range = chance(f, 85) ? KVM_ARM_FEATURE_ID_RANGE : 1 + below(f, 4),
 	};
 	size_t size = KVM_ARM_FEATURE_ID_RANGE_SIZE * sizeof(uint64_t);
+	static const uint32_t no_reserved[13];
 	long r;
 
 	if (chance(f, 5))
@@ -2295,7 +2296,7 @@ static void act_writable_masks(struct fz *f, struct vm *vm)
 		range.addr = 0;
 	memset(masks, 0, size);
 	begin(f, "ARM_GET_REG_WRITABLE_MASKS vm=%d range=%u reserved=%d addr=%s", vm->index,
-	      range.range, !!memcmp(range.reserved, (uint32_t[13]){}, sizeof(range.reserved)),
+	      range.range, !!memcmp(range.reserved, no_reserved, sizeof(range.reserved)),
 	      range.addr ? "ok" : "null");
 	r = xioctl(vm->fd, KVM_ARM_GET_REG_WRITABLE_MASKS, &range);
 	result(f, r, false);
@@ -2963,43 +2964,108 @@ static void one_action(struct fz *f)
 		a = A_CLOSE_VM;
 	i = vcpu_get_open(f, vm);
 	switch (a) {
-	case A_VCPU_INIT: case A_FINALIZE: case A_REG_LIST: case A_SWEEP: case A_REG_SPECIAL:
-	case A_GUEST_DEBUG: case A_VCPU_ATTR: case A_MP_STATE: case A_VCPU_EVENTS:
+	case A_VCPU_INIT:
+	case A_FINALIZE:
+	case A_REG_LIST:
+	case A_SWEEP:
+	case A_REG_SPECIAL:
+	case A_GUEST_DEBUG:
+	case A_VCPU_ATTR:
+	case A_MP_STATE:
+	case A_VCPU_EVENTS:
 	case A_CLOSE_VCPU:
 		if (i < 0)
 			a = A_CREATE_VCPU;
 		break;
 	}
 	switch (a) {
-	case A_CREATE_VM:	act_create_vm(f); break;
-	case A_CLOSE_VM:	act_close_vm(f, vm); break;
-	case A_CHECK_EXT:	act_check_ext(f, vm); break;
-	case A_PREFERRED:	preferred_target(f, vm); break;
-	case A_CREATE_VCPU:	act_create_vcpu(f, vm); break;
-	case A_CLOSE_VCPU:	act_close_vcpu(f, vm); break;
-	case A_VCPU_INIT:	act_vcpu_init(f, vm); break;
-	case A_FINALIZE:	act_finalize(f, vm, i); break;
-	case A_REG_LIST:	reg_list(f, vm, i); break;
-	case A_SWEEP:		act_sweep(f, vm, i); break;
-	case A_REG_SPECIAL:	act_reg_special(f, vm, i); break;
-	case A_GUEST_DEBUG:	act_guest_debug(f, vm, i); break;
-	case A_MEMSLOT:		act_memslot(f, vm); break;
-	case A_DIRTY_LOG:	act_dirty_log(f, vm); break;
-	case A_MPROTECT:	act_mprotect(f, vm); break;
-	case A_CREATE_DEVICE:	act_create_device(f, vm); break;
-	case A_VGIC_ATTR:	act_vgic_attr(f, vm); break;
-	case A_ITS_ATTR:	act_its_attr(f, vm); break;
-	case A_VCPU_ATTR:	act_vcpu_attr(f, vm, i); break;
-	case A_SMCCC:		act_smccc_filter(f, vm); break;
-	case A_RUN:		act_run(f, vm); break;
-	case A_MP_STATE:	act_mp_state(f, vm, i); break;
-	case A_SET_DEV_ADDR:	act_set_device_addr(f, vm); break;
-	case A_IRQ_LINE:	act_irq_line(f, vm); break;
-	case A_COUNTER_OFFSET:	act_counter_offset(f, vm); break;
-	case A_VCPU_EVENTS:	act_vcpu_events(f, vm, i); break;
-	case A_ENABLE_CAP:	act_enable_cap(f, vm); break;
-	case A_MASKS:		act_writable_masks(f, vm); break;
-	case A_MIGRATE:		act_migrate(f); break;
+	case A_CREATE_VM:
+		act_create_vm(f);
+		break;
+	case A_CLOSE_VM:
+		act_close_vm(f, vm);
+		break;
+	case A_CHECK_EXT:
+		act_check_ext(f, vm);
+		break;
+	case A_PREFERRED:
+		preferred_target(f, vm);
+		break;
+	case A_CREATE_VCPU:
+		act_create_vcpu(f, vm);
+		break;
+	case A_CLOSE_VCPU:
+		act_close_vcpu(f, vm);
+		break;
+	case A_VCPU_INIT:
+		act_vcpu_init(f, vm);
+		break;
+	case A_FINALIZE:
+		act_finalize(f, vm, i);
+		break;
+	case A_REG_LIST:
+		reg_list(f, vm, i);
+		break;
+	case A_SWEEP:
+		act_sweep(f, vm, i);
+		break;
+	case A_REG_SPECIAL:
+		act_reg_special(f, vm, i);
+		break;
+	case A_GUEST_DEBUG:
+		act_guest_debug(f, vm, i);
+		break;
+	case A_MEMSLOT:
+		act_memslot(f, vm);
+		break;
+	case A_DIRTY_LOG:
+		act_dirty_log(f, vm);
+		break;
+	case A_MPROTECT:
+		act_mprotect(f, vm);
+		break;
+	case A_CREATE_DEVICE:
+		act_create_device(f, vm);
+		break;
+	case A_VGIC_ATTR:
+		act_vgic_attr(f, vm);
+		break;
+	case A_ITS_ATTR:
+		act_its_attr(f, vm);
+		break;
+	case A_VCPU_ATTR:
+		act_vcpu_attr(f, vm, i);
+		break;
+	case A_SMCCC:
+		act_smccc_filter(f, vm);
+		break;
+	case A_RUN:
+		act_run(f, vm);
+		break;
+	case A_MP_STATE:
+		act_mp_state(f, vm, i);
+		break;
+	case A_SET_DEV_ADDR:
+		act_set_device_addr(f, vm);
+		break;
+	case A_IRQ_LINE:
+		act_irq_line(f, vm);
+		break;
+	case A_COUNTER_OFFSET:
+		act_counter_offset(f, vm);
+		break;
+	case A_VCPU_EVENTS:
+		act_vcpu_events(f, vm, i);
+		break;
+	case A_ENABLE_CAP:
+		act_enable_cap(f, vm);
+		break;
+	case A_MASKS:
+		act_writable_masks(f, vm);
+		break;
+	case A_MIGRATE:
+		act_migrate(f);
+		break;
 	}
 	vm_put(vm);
 }
@@ -3191,7 +3257,7 @@ static int host_pmu_type(void)
 	char path[128];
 	int t = -1;
 
-	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]) && t < 0; k++) {
+	for (size_t k = 0; k < ARRAY_SIZE(names) && t < 0; k++) {
 		FILE *fp;
 
 		snprintf(path, sizeof(path), "/sys/bus/event_source/devices/%s/type", names[k]);
