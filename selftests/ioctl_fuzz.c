@@ -3276,6 +3276,7 @@ int main(int argc, char *argv[])
 	uint64_t seed = 1, count = 0, seconds = 0;
 	int threads = 4, opt;
 	bool list = false, seed_given = false;
+	struct vhe_rs_snap before;
 	struct sigaction sa = { .sa_handler = on_alarm };
 
 	while ((opt = getopt(argc, argv, "s:n:ld:t:T:kauh")) != -1) {
@@ -3352,6 +3353,7 @@ int main(int argc, char *argv[])
 	 */
 	printf("ioctl_fuzz on %s: %d seeds of %d steps, each twice, then %d s of %d threads\n",
 	       backend(), CHECK_SEEDS, CHECK_STEPS, CHECK_SECONDS, CHECK_THREADS);
+	before = vhe_rs_snap();
 	for (uint64_t s = seed_given ? seed : 1, end = s + CHECK_SEEDS; s < end; s++) {
 		uint64_t t0 = now_ns();
 		struct det_result a = run_det(s, CHECK_STEPS, false), b;
@@ -3362,6 +3364,8 @@ int main(int argc, char *argv[])
 			    PRIx64 " on the same backend: the sequence is not deterministic (compare "
 			    "two -l runs with tools/ioctl-fuzz-shrink)", s, a.digest, b.digest);
 	}
+	/* the VMs ran on the backend the module's state says (vhe_rs.h) */
+	printf("# the deterministic runs' VMs ran on %s\n", vhe_rs_check_backend(before, vhe_rs_snap()));
 	run_load(seed, CHECK_SECONDS, CHECK_THREADS);
 	return 0;
 }
