@@ -3,12 +3,14 @@
  * ioctl_fuzz: a seeded fuzzer of the KVM/arm64 ioctl interface, to compare the
  * built-in C world switch with vhe_rs (Documentation/selftests.rst, "ioctl_fuzz").
  *
- *   ioctl_fuzz -s SEED -n COUNT [-l] [-T MS]     deterministic: COUNT steps from SEED,
- *                                                then DIGEST seed=S n=COUNT digest=HEX
- *   ioctl_fuzz -s SEED -d SECONDS -t THREADS     load: threads on shared VMs, for splats
- *   ioctl_fuzz                                   make check: a few seeds, then a short load
+ *   ioctl_fuzz -s SEED -n COUNT [-l]         deterministic: COUNT steps from SEED, then
+ *                                            DIGEST seed=S n=COUNT digest=HEX
+ *   ioctl_fuzz -s SEED -d SECONDS -t THREADS load: threads on shared VMs, for splats/hangs
+ *   ioctl_fuzz                               make check: a few seeds, then a short load
+ *   (and -T MS, -k, -a, -u: see help())
  *
- * A step is one ioctl (or one close()/mprotect() that changes what KVM sees), printed
+ * A step is one ioctl (or a close()/mprotect()/sched_setaffinity() that changes what
+ * KVM sees or where it runs), printed
  * with -l as `<index> <op> <args> -> <result> [<outputs>]`. The digest is FNV-1a over
  * those lines, so two logs of one seed have the same digest iff they are the same
  * text; outputs that depend on time or on addresses are printed as `~<why>` instead
@@ -468,7 +470,7 @@ struct vm {
 	bool target_known, feat_known;
 	bool taint;			/* guest memory changed at unknown times */
 	bool nisv;
-	bool run_failed;		/* a KVM_RUN failed before any succeeded */
+	bool run_failed;		/* -k: see run_step() */
 	bool run_ok;
 };
 
@@ -501,6 +503,12 @@ static size_t run_size;
 static int pmu_type = -1;		/* the host PMU's perf type, for SET_PMU */
 static uint64_t bound_default_ms = 100;
 
+/* What make check runs (no -n, no -d): about 25 s under QEMU TCG */
+#define CHECK_SEEDS	3
+#define CHECK_STEPS	10000
+#define CHECK_SECONDS	8
+#define CHECK_THREADS	4
+
 /*
  * -k: keep clear of KVM bugs found by this fuzzer that are not the world switch's
  * (Documentation/selftests.rst, "ioctl_fuzz"), to look for others while they are
@@ -510,6 +518,7 @@ static uint64_t bound_default_ms = 100;
  *     WARN at arch_timer.c:459, NULL dereference in kvm_vgic_reset_mapped_irq().
  */
 static bool avoid_known;
+static uint64_t avoided;		/* how often -k stepped aside (all threads) */
 
 /*
  * -a: run AArch32 vCPUs in deterministic mode too. Off by default: under QEMU TCG
@@ -520,6 +529,13 @@ static bool avoid_known;
  * created, initialised and their registers read and written in both modes.
  */
 static bool run_aarch32;
+
+/*
+ * -u: unpinned, no MIGRATE steps: the deterministic mode's thread runs where the
+ * scheduler puts it (the first version of this fuzzer, whose sequences -u -a
+ * reproduces). Where a vCPU thread runs is then not part of the sequence.
+ */
+static bool unpinned;
 
 /* The CPUs the process may run on, at its start: MIGRATE moves among them. */
 static cpu_set_t cpus_start;
@@ -573,7 +589,7 @@ static bool chance(struct fz *f, unsigned int percent)
 	return below(f, 100) < percent;
 }
 
-#define PICK(f, arr) ((arr)[below(f, sizeof(arr) / sizeof((arr)[0]))])
+#define PICK(f, arr) ((arr)[below(f, ARRAY_SIZE(arr))])
 
 /* A deterministic function of an address: what an MMIO read returns. */
 static uint64_t mmio_value(uint64_t seed, uint64_t addr)
@@ -767,8 +783,10 @@ static int vcpu_pick(struct fz *f, struct vm *vm, bool open_only)
 {
 	int ids[MAX_VCPUS], n = 0;
 
+	/* exists is set last, once (act_create_vcpu()): the rest is there then */
 	for (int i = 0; i < MAX_VCPUS; i++)
-		if (vm->vcpu[i].exists && (!open_only || !vm->vcpu[i].closed))
+		if (__atomic_load_n(&vm->vcpu[i].exists, __ATOMIC_ACQUIRE) &&
+		    (!open_only || !vm->vcpu[i].closed))
 			ids[n++] = i;
 	return n ? ids[below(f, n)] : -1;
 }
@@ -1790,9 +1808,11 @@ static void act_create_device(struct fz *f, struct vm *vm)
 	struct kvm_create_device d = { .type = PICK(f, types) };
 	long r;
 
-	if (avoid_known && vm->run_failed && (d.type == KVM_DEV_TYPE_ARM_VGIC_V3 ||
-					      d.type == KVM_DEV_TYPE_ARM_VGIC_V2))
+	if (avoid_known && vm->run_failed && !vm->run_ok &&
+	    (d.type == KVM_DEV_TYPE_ARM_VGIC_V3 || d.type == KVM_DEV_TYPE_ARM_VGIC_V2)) {
+		__atomic_add_fetch(&avoided, 1, __ATOMIC_RELAXED);
 		return;		/* -k, bug 1 */
+	}
 
 	if (chance(f, 15))
 		d.flags = KVM_CREATE_DEVICE_TEST;
@@ -1907,7 +1927,7 @@ static void act_vgic_attr(struct fz *f, struct vm *vm)
 		break;
 	}
 	case 4: {	/* distributor registers */
-		int k = below(f, sizeof(gicd_regs) / sizeof(gicd_regs[0]));
+		int k = below(f, ARRAY_SIZE(gicd_regs));
 
 		v32 = op == 0 ? val64(f, 0, false) : 0;
 		dev_attr(f, fd, "vgic", op, KVM_DEV_ARM_VGIC_GRP_DIST_REGS,
@@ -1916,7 +1936,7 @@ static void act_vgic_attr(struct fz *f, struct vm *vm)
 		break;
 	}
 	case 5: {	/* redistributor registers */
-		int k = below(f, sizeof(gicr_regs) / sizeof(gicr_regs[0]));
+		int k = below(f, ARRAY_SIZE(gicr_regs));
 
 		v32 = op == 0 ? val64(f, 0, false) : 0;
 		dev_attr(f, fd, "vgic", op, KVM_DEV_ARM_VGIC_GRP_REDIST_REGS,
@@ -2267,6 +2287,7 @@ static void act_writable_masks(struct fz *f, struct vm *vm)
 		.range = chance(f, 85) ? KVM_ARM_FEATURE_ID_RANGE : 1 + below(f, 4),
 	};
 	size_t size = KVM_ARM_FEATURE_ID_RANGE_SIZE * sizeof(uint64_t);
+	static const uint32_t no_reserved[13];
 	long r;
 
 	if (chance(f, 5))
@@ -2275,7 +2296,7 @@ static void act_writable_masks(struct fz *f, struct vm *vm)
 		range.addr = 0;
 	memset(masks, 0, size);
 	begin(f, "ARM_GET_REG_WRITABLE_MASKS vm=%d range=%u reserved=%d addr=%s", vm->index,
-	      range.range, !!memcmp(range.reserved, (uint32_t[13]){}, sizeof(range.reserved)),
+	      range.range, !!memcmp(range.reserved, no_reserved, sizeof(range.reserved)),
 	      range.addr ? "ok" : "null");
 	r = xioctl(vm->fd, KVM_ARM_GET_REG_WRITABLE_MASKS, &range);
 	result(f, r, false);
@@ -2693,9 +2714,15 @@ static enum run_end run_step(struct fz *f, struct vm *vm, int i, bool tainted)
 	r = run_bounded(f, c, &bounded);
 	f->runs++;
 	c->ran = true;
+	/*
+	 * -k, bug 1: the first KVM_RUN of a vCPU with the PMU, no vGIC yet, failed
+	 * after kvm_timer_enable() (kvm_arm_pmu_v3_enable() is the only later step
+	 * that fails: the vCPU has not "run" for kvm_vgic_create())
+	 */
 	if (!r)
 		vm->run_ok = true;
-	else if (r != -EINTR && !vm->run_ok)
+	else if (r != -EINTR && r != -ENOEXEC && r != -EPERM && vm->vgic_fd < 0 &&
+		 c->feat & (1 << KVM_ARM_VCPU_PMU_V3))
 		vm->run_failed = true;
 	if (bounded) {
 		f->bounded++;
@@ -2763,6 +2790,7 @@ static void act_run(struct fz *f, struct vm *vm)
 {
 	int i = vcpu_get_open(f, vm), s;
 	uint64_t gpa, data, k, nruns;
+	uint8_t *host;
 	struct vcpu *c;
 	enum prog p;
 	bool a32, tainted;
@@ -2789,10 +2817,12 @@ static void act_run(struct fz *f, struct vm *vm)
 				s = t;
 	}
 	p = pick_prog(f, a32);
-	if (s >= 0) {
+	/* load mode: another thread may be changing the slot; any backing will do */
+	host = s >= 0 ? vm->slot[s].host : NULL;
+	if (host) {
 		gpa = vm->slot[s].gpa;
 		data = vm->slot[s].size >= 2 * PAGE ? gpa + PAGE : MMIO_BASE + 0x3000;
-		write_code(f, vm->slot[s].host, p, a32);
+		write_code(f, host, p, a32);
 	} else {
 		gpa = SLOT_GPA(0);
 		data = MMIO_BASE + 0x3000;
@@ -2921,51 +2951,121 @@ static void one_action(struct fz *f)
 	}
 	for (a = 0; a < NR_ACTS; a++)
 		total += act_weight[a];
+	if (unpinned)
+		total -= act_weight[A_MIGRATE];
 	/* a VM whose runs no longer count goes sooner */
 	x = below(f, total + (vm->taint ? 12 : 0));
 	for (a = 0; a < NR_ACTS && x >= act_weight[a]; a++)
 		x -= act_weight[a];
+	/* A_MIGRATE is last: with -u, the x it would take close the VM as before */
+	if (unpinned && a == A_MIGRATE)
+		a = NR_ACTS;
 	if (a == NR_ACTS)
 		a = A_CLOSE_VM;
 	i = vcpu_get_open(f, vm);
 	switch (a) {
-	case A_VCPU_INIT: case A_FINALIZE: case A_REG_LIST: case A_SWEEP: case A_REG_SPECIAL:
-	case A_GUEST_DEBUG: case A_VCPU_ATTR: case A_MP_STATE: case A_VCPU_EVENTS:
+	case A_VCPU_INIT:
+	case A_FINALIZE:
+	case A_REG_LIST:
+	case A_SWEEP:
+	case A_REG_SPECIAL:
+	case A_GUEST_DEBUG:
+	case A_VCPU_ATTR:
+	case A_MP_STATE:
+	case A_VCPU_EVENTS:
 	case A_CLOSE_VCPU:
 		if (i < 0)
 			a = A_CREATE_VCPU;
 		break;
 	}
 	switch (a) {
-	case A_CREATE_VM:	act_create_vm(f); break;
-	case A_CLOSE_VM:	act_close_vm(f, vm); break;
-	case A_CHECK_EXT:	act_check_ext(f, vm); break;
-	case A_PREFERRED:	preferred_target(f, vm); break;
-	case A_CREATE_VCPU:	act_create_vcpu(f, vm); break;
-	case A_CLOSE_VCPU:	act_close_vcpu(f, vm); break;
-	case A_VCPU_INIT:	act_vcpu_init(f, vm); break;
-	case A_FINALIZE:	act_finalize(f, vm, i); break;
-	case A_REG_LIST:	reg_list(f, vm, i); break;
-	case A_SWEEP:		act_sweep(f, vm, i); break;
-	case A_REG_SPECIAL:	act_reg_special(f, vm, i); break;
-	case A_GUEST_DEBUG:	act_guest_debug(f, vm, i); break;
-	case A_MEMSLOT:		act_memslot(f, vm); break;
-	case A_DIRTY_LOG:	act_dirty_log(f, vm); break;
-	case A_MPROTECT:	act_mprotect(f, vm); break;
-	case A_CREATE_DEVICE:	act_create_device(f, vm); break;
-	case A_VGIC_ATTR:	act_vgic_attr(f, vm); break;
-	case A_ITS_ATTR:	act_its_attr(f, vm); break;
-	case A_VCPU_ATTR:	act_vcpu_attr(f, vm, i); break;
-	case A_SMCCC:		act_smccc_filter(f, vm); break;
-	case A_RUN:		act_run(f, vm); break;
-	case A_MP_STATE:	act_mp_state(f, vm, i); break;
-	case A_SET_DEV_ADDR:	act_set_device_addr(f, vm); break;
-	case A_IRQ_LINE:	act_irq_line(f, vm); break;
-	case A_COUNTER_OFFSET:	act_counter_offset(f, vm); break;
-	case A_VCPU_EVENTS:	act_vcpu_events(f, vm, i); break;
-	case A_ENABLE_CAP:	act_enable_cap(f, vm); break;
-	case A_MASKS:		act_writable_masks(f, vm); break;
-	case A_MIGRATE:		act_migrate(f); break;
+	case A_CREATE_VM:
+		act_create_vm(f);
+		break;
+	case A_CLOSE_VM:
+		act_close_vm(f, vm);
+		break;
+	case A_CHECK_EXT:
+		act_check_ext(f, vm);
+		break;
+	case A_PREFERRED:
+		preferred_target(f, vm);
+		break;
+	case A_CREATE_VCPU:
+		act_create_vcpu(f, vm);
+		break;
+	case A_CLOSE_VCPU:
+		act_close_vcpu(f, vm);
+		break;
+	case A_VCPU_INIT:
+		act_vcpu_init(f, vm);
+		break;
+	case A_FINALIZE:
+		act_finalize(f, vm, i);
+		break;
+	case A_REG_LIST:
+		reg_list(f, vm, i);
+		break;
+	case A_SWEEP:
+		act_sweep(f, vm, i);
+		break;
+	case A_REG_SPECIAL:
+		act_reg_special(f, vm, i);
+		break;
+	case A_GUEST_DEBUG:
+		act_guest_debug(f, vm, i);
+		break;
+	case A_MEMSLOT:
+		act_memslot(f, vm);
+		break;
+	case A_DIRTY_LOG:
+		act_dirty_log(f, vm);
+		break;
+	case A_MPROTECT:
+		act_mprotect(f, vm);
+		break;
+	case A_CREATE_DEVICE:
+		act_create_device(f, vm);
+		break;
+	case A_VGIC_ATTR:
+		act_vgic_attr(f, vm);
+		break;
+	case A_ITS_ATTR:
+		act_its_attr(f, vm);
+		break;
+	case A_VCPU_ATTR:
+		act_vcpu_attr(f, vm, i);
+		break;
+	case A_SMCCC:
+		act_smccc_filter(f, vm);
+		break;
+	case A_RUN:
+		act_run(f, vm);
+		break;
+	case A_MP_STATE:
+		act_mp_state(f, vm, i);
+		break;
+	case A_SET_DEV_ADDR:
+		act_set_device_addr(f, vm);
+		break;
+	case A_IRQ_LINE:
+		act_irq_line(f, vm);
+		break;
+	case A_COUNTER_OFFSET:
+		act_counter_offset(f, vm);
+		break;
+	case A_VCPU_EVENTS:
+		act_vcpu_events(f, vm, i);
+		break;
+	case A_ENABLE_CAP:
+		act_enable_cap(f, vm);
+		break;
+	case A_MASKS:
+		act_writable_masks(f, vm);
+		break;
+	case A_MIGRATE:
+		act_migrate(f);
+		break;
 	}
 	vm_put(vm);
 }
@@ -3031,7 +3131,7 @@ static struct det_result run_det(uint64_t seed, uint64_t count, bool list)
 	f->limit = count;
 	f->list = list;
 	/* pinned: the thread moves between CPUs at MIGRATE steps only */
-	{
+	if (!unpinned) {
 		cpu_set_t set;
 
 		CPU_ZERO(&set);
@@ -3075,6 +3175,13 @@ static void *load_thread(void *p)
 	return NULL;
 }
 
+static void print_avoided(void)
+{
+	if (avoid_known)
+		printf("# -k: %" PRIu64 " vGIC creations after a failed first KVM_RUN left out\n",
+		       __atomic_exchange_n(&avoided, 0, __ATOMIC_RELAXED));
+}
+
 static const char *backend(void)
 {
 	return vhe_rs_loaded() && vhe_rs_enabled() ? "Rust" : "C";
@@ -3104,6 +3211,7 @@ static void run_load(uint64_t seed, uint64_t seconds, int threads)
 	}
 	world_free(&w);
 	close(w.devnull);
+	print_avoided();
 	printf("# load: %.1f s, %" PRIu64 " ioctls (%.0f/s), %" PRIu64 " runs of which %" PRIu64
 	       " bounded\n", (now_ns() - t0) / 1e9, steps, steps / ((now_ns() - t0) / 1e9), runs,
 	       bounded);
@@ -3116,6 +3224,7 @@ static void run_load(uint64_t seed, uint64_t seconds, int threads)
 
 static void print_det(uint64_t seed, uint64_t count, struct det_result r, double secs)
 {
+	print_avoided();
 	printf("# seed %" PRIu64 ": %" PRIu64 " steps in %.1f s, %" PRIu64 " VMs, %" PRIu64
 	       " runs (%" PRIu64 " bounded, %" PRIu64 " in tainted VMs)\n", seed, count, secs, r.vms,
 	       r.runs, r.bounded, r.tainted_runs);
@@ -3125,7 +3234,7 @@ static void print_det(uint64_t seed, uint64_t count, struct det_result r, double
 
 static void help(const char *name)
 {
-	printf("usage: %s [-s SEED] [-n COUNT [-l]] [-d SECONDS [-t THREADS]] [-T MS] [-k] [-a]\n"
+	printf("usage: %s [-s SEED] [-n COUNT [-l]] [-d SECONDS [-t THREADS]] [-T MS] [-k] [-a] [-u]\n"
 	       "  -s SEED     the sequence's seed (default 1)\n"
 	       "  -n COUNT    deterministic mode: COUNT steps, then the DIGEST line\n"
 	       "  -l          with -n: one line per step\n"
@@ -3135,9 +3244,10 @@ static void help(const char *name)
 	       "  -k          keep clear of the KVM bugs listed in the source (not the world\n"
 	       "              switch's), to look for others\n"
 	       "  -a          with -n: run AArch32 vCPUs too (QEMU TCG makes them nondeterministic)\n"
-	       "  no -n/-d:   what make check runs: seeds 1-%d of %d steps, each twice (same\n"
-	       "              digest required), then a %d s load of %d threads\n",
-	       name, bound_default_ms, 3, 1500, 8, 4);
+	       "  -u          with -n: unpinned, no MIGRATE steps (the first version's sequences)\n"
+	       "  no -n/-d:   what make check runs: seeds 1-%d (or from -s) of %" PRIu64 " steps, each\n"
+	       "              twice (the same digest required), then %d s of load, %d threads\n",
+	       name, bound_default_ms, CHECK_SEEDS, (uint64_t)CHECK_STEPS, CHECK_SECONDS, CHECK_THREADS);
 }
 
 /* The host PMU's perf type (KVM_ARM_VCPU_PMU_V3_SET_PMU), or -1. */
@@ -3147,7 +3257,7 @@ static int host_pmu_type(void)
 	char path[128];
 	int t = -1;
 
-	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]) && t < 0; k++) {
+	for (size_t k = 0; k < ARRAY_SIZE(names) && t < 0; k++) {
 		FILE *fp;
 
 		snprintf(path, sizeof(path), "/sys/bus/event_source/devices/%s/type", names[k]);
@@ -3166,10 +3276,14 @@ int main(int argc, char *argv[])
 	uint64_t seed = 1, count = 0, seconds = 0;
 	int threads = 4, opt;
 	bool list = false, seed_given = false;
+	struct vhe_rs_snap before;
 	struct sigaction sa = { .sa_handler = on_alarm };
 
-	while ((opt = getopt(argc, argv, "s:n:ld:t:T:kah")) != -1) {
+	while ((opt = getopt(argc, argv, "s:n:ld:t:T:kauh")) != -1) {
 		switch (opt) {
+		case 'u':
+			unpinned = true;
+			break;
 		case 'a':
 			run_aarch32 = true;
 			break;
@@ -3237,17 +3351,21 @@ int main(int argc, char *argv[])
 	 * make check: a few seeds, each twice: the same seed must give the same digest
 	 * on one backend (the sequence depends on nothing else); then a short load.
 	 */
-	printf("ioctl_fuzz on %s: seeds 1-3 of 1500 steps twice, then 8 s of 4 threads\n", backend());
-	for (uint64_t s = seed_given ? seed : 1, end = s + 3; s < end; s++) {
+	printf("ioctl_fuzz on %s: %d seeds of %d steps, each twice, then %d s of %d threads\n",
+	       backend(), CHECK_SEEDS, CHECK_STEPS, CHECK_SECONDS, CHECK_THREADS);
+	before = vhe_rs_snap();
+	for (uint64_t s = seed_given ? seed : 1, end = s + CHECK_SEEDS; s < end; s++) {
 		uint64_t t0 = now_ns();
-		struct det_result a = run_det(s, 1500, false), b;
+		struct det_result a = run_det(s, CHECK_STEPS, false), b;
 
-		print_det(s, 1500, a, (now_ns() - t0) / 1e9);
-		b = run_det(s, 1500, false);
+		print_det(s, CHECK_STEPS, a, (now_ns() - t0) / 1e9);
+		b = run_det(s, CHECK_STEPS, false);
 		TEST_ASSERT(a.digest == b.digest, "seed %" PRIu64 ": digest %016" PRIx64 ", then %016"
 			    PRIx64 " on the same backend: the sequence is not deterministic (compare "
 			    "two -l runs with tools/ioctl-fuzz-shrink)", s, a.digest, b.digest);
 	}
-	run_load(seed, 8, 4);
+	/* the VMs ran on the backend the module's state says (vhe_rs.h) */
+	printf("# the deterministic runs' VMs ran on %s\n", vhe_rs_check_backend(before, vhe_rs_snap()));
+	run_load(seed, CHECK_SECONDS, CHECK_THREADS);
 	return 0;
 }
