@@ -49,9 +49,13 @@ class Plan(unittest.TestCase):
                                  ("rust", "ioctl-digest"), ("rust", "lifecycle")])
         cmds = {(s.pass_, s.name): s.arg for s in steps if s.kind == "TEST"}
         # The duration is shared out, the seed passed on, the same for both.
-        self.assertIn("-s 7 -d 810", cmds[("c", "state_fuzz")])
+        self.assertIn("-s 7 -d 720", cmds[("c", "state_fuzz")])
         self.assertEqual(cmds[("c", "state_fuzz")], cmds[("rust", "state_fuzz")])
-        self.assertIn("-c 1000 -d 450", cmds[("rust", "lifecycle")])
+        self.assertIn("-c 1000 -d 630", cmds[("rust", "lifecycle")])
+        # 30 minutes compare 240 seeds (8 a minute) from the seed on; 1 minute, 8.
+        self.assertIn("for s in 7 8 9 ", cmds[("rust", "ioctl-digest")])
+        self.assertIn(" 246; do", cmds[("rust", "ioctl-digest")])
+        self.assertEqual(stress.digest_seeds(60), stress.DIGEST_SEEDS)
         # The Rust pass is the module's: insmod before its tests, rmmod after.
         kinds = [(s.kind, s.name) for s in steps if s.pass_ == "rust"]
         self.assertLess(kinds.index(("SH", "insmod")), kinds.index(("TEST", "state_fuzz")))
@@ -85,15 +89,19 @@ class Digest(unittest.TestCase):
                 env = dict(os.environ, FAKE_DIFF=str(diff), RUSTPASS="1" if p == "rust" else "")
                 r = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, env=env)
                 out.append((r.returncode, r.stdout))
+            # Compared logs are removed; a differing seed's stay.
+            out.append(sorted(os.listdir(d)))
             return out
 
     def test_equal(self):
-        (rc_c, _), (rc_r, out) = self.run_passes(diff="none")
+        (rc_c, _), (rc_r, out), files = self.run_passes(diff="none")
         self.assertEqual((rc_c, rc_r), (0, 0))
+        self.assertEqual(files, ["opt"])
         self.assertEqual(out.count("DIGEST-EQUAL"), stress.DIGEST_SEEDS)
 
     def test_difference_fails_and_shows_the_step(self):
-        (rc_c, _), (rc_r, out) = self.run_passes(diff=9)
+        (rc_c, _), (rc_r, out), files = self.run_passes(diff=9)
+        self.assertEqual(files, ["ioctl-c-9.log", "ioctl-rust-9.log", "opt"])
         self.assertEqual(rc_c, 0)
         self.assertNotEqual(rc_r, 0)
         self.assertIn("DIGEST-DIFF seed=9", out)
@@ -133,6 +141,8 @@ class Table(unittest.TestCase):
         self.assertEqual(per["rust"]["mismatches"], 1)
         self.assertEqual(per["rust"]["splats"], 1)
         self.assertEqual(per["rust"]["digests_equal"], 1)
+        self.assertEqual(per["rust"]["ioctls_compared"], stress.DIGEST_IOCTLS)
+        self.assertIn(f"| ioctls compared with C's, step by step | - | {stress.DIGEST_IOCTLS} |", md)
         self.assertEqual(per["c"]["splats"], 0)
         self.assertIn("| exits checked (state fuzzer) | 100 | 200 |", md)
         self.assertIn("| module cycles | - | 12 |", md)
