@@ -93,15 +93,6 @@ static const char *const kind_name[NR_KINDS] = { "hvc", "mmio", "sysreg", "wfi" 
 static struct fpregs fp_want, fp_got;
 static uint64_t exit_res;
 
-static void fill_fp(struct fpregs *r, uint64_t tag)
-{
-	for (int i = 0; i < 32; i++)
-		r->v[i] = ((__uint128_t)(tag ^ (0x1111111111111111ULL * i)) << 64) |
-			  (tag * 0x9e3779b97f4a7c15ULL + i);
-	r->fpsr = (tag & 1) ? 0x9f : 0x11;
-	r->fpcr = (tag & 2) ? (3ULL << 22) : (1ULL << 22);
-}
-
 #define VTIMER_IRQ	27
 
 /*
@@ -143,7 +134,7 @@ static void guest_fp(uint64_t n)
 		for (int k = 0; k < NR_KINDS; k++) {
 			uint64_t tag = (r << 8) | k;
 
-			fill_fp(want, 0xf900000000000000ULL | tag);
+			fpregs_fill(want, 0xf900000000000000ULL | tag);
 			switch (k) {
 			case EXIT_HVC: FP_ROUND(EXIT_HVC_ASM); break;
 			case EXIT_MMIO: FP_ROUND(EXIT_MMIO_ASM); break;

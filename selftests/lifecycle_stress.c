@@ -99,6 +99,7 @@
 #include "processor.h"
 #include "test_util.h"
 #include "vhe_rs.h"
+#include "vhe_rs_fp.h"
 #include "vhe_rs_sysregs.h"
 
 #define DEFAULT_KO	"/opt/vhe_rs.ko"	/* as module_lifecycle_test */
@@ -115,54 +116,6 @@
 #define TAG_GUEST	0x6e57000000000000ULL
 #define TAG_VCPU_THREAD	0x4057000000000000ULL
 #define TAG_POLLUTER	0xbad0000000000000ULL
-
-/* ---- FP registers (as fp_state_test) ---- */
-
-/* 32 Q registers, then FPSR and FPCR. */
-struct fpregs {
-	__uint128_t v[32];
-	uint64_t fpsr, fpcr;
-};
-
-/* Values owned by @tag: V0's upper half is the tag itself. */
-static void fill(struct fpregs *r, uint64_t tag)
-{
-	for (int i = 0; i < 32; i++)
-		r->v[i] = ((__uint128_t)(tag ^ (0x1111111111111111ULL * i)) << 64) |
-			  (tag * 0x9e3779b97f4a7c15ULL + i);
-	r->fpsr = (tag & 1) ? 0x9f : 0x11;
-	r->fpcr = (tag & 2) ? (3ULL << 22) : (1ULL << 22);	/* RMode */
-}
-
-#define LOAD_FPREGS(base)						\
-	"ldp q0, q1, [" base ", #0]\n ldp q2, q3, [" base ", #32]\n"	\
-	"ldp q4, q5, [" base ", #64]\n ldp q6, q7, [" base ", #96]\n"	\
-	"ldp q8, q9, [" base ", #128]\n ldp q10, q11, [" base ", #160]\n"	\
-	"ldp q12, q13, [" base ", #192]\n ldp q14, q15, [" base ", #224]\n"	\
-	"ldp q16, q17, [" base ", #256]\n ldp q18, q19, [" base ", #288]\n"	\
-	"ldp q20, q21, [" base ", #320]\n ldp q22, q23, [" base ", #352]\n"	\
-	"ldp q24, q25, [" base ", #384]\n ldp q26, q27, [" base ", #416]\n"	\
-	"ldp q28, q29, [" base ", #448]\n ldp q30, q31, [" base ", #480]\n"	\
-	"ldr x9, [" base ", #512]\n msr fpsr, x9\n"			\
-	"ldr x9, [" base ", #520]\n msr fpcr, x9\n"
-
-#define STORE_FPREGS(base)						\
-	"stp q0, q1, [" base ", #0]\n stp q2, q3, [" base ", #32]\n"	\
-	"stp q4, q5, [" base ", #64]\n stp q6, q7, [" base ", #96]\n"	\
-	"stp q8, q9, [" base ", #128]\n stp q10, q11, [" base ", #160]\n"	\
-	"stp q12, q13, [" base ", #192]\n stp q14, q15, [" base ", #224]\n"	\
-	"stp q16, q17, [" base ", #256]\n stp q18, q19, [" base ", #288]\n"	\
-	"stp q20, q21, [" base ", #320]\n stp q22, q23, [" base ", #352]\n"	\
-	"stp q24, q25, [" base ", #384]\n stp q26, q27, [" base ", #416]\n"	\
-	"stp q28, q29, [" base ", #448]\n stp q30, q31, [" base ", #480]\n"	\
-	"mrs x9, fpsr\n str x9, [" base ", #512]\n"			\
-	"mrs x9, fpcr\n str x9, [" base ", #520]\n"
-
-#define FP_CLOBBERS							\
-	"v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10",	\
-	"v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",	\
-	"v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30",	\
-	"v31", "x9", "memory"
 
 /* ---- guest ---- */
 
@@ -222,7 +175,7 @@ static bool guest_exit(struct gstate *s, int x, uint64_t round)
 			     : [a] "=&r"(sp0), [b] "=&r"(sp1)
 			     : [w] "r"(&s->fp_want), [g] "r"(&s->fp_got),
 			       [fid] "i"(ARM_SMCCC_VERSION_FUNC_ID)
-			     : FP_CLOBBERS, "x0", "x1", "x2", "x3");
+			     : FP_REG_CLOBBERS, "x0", "x1", "x2", "x3");
 		break;
 	case X_SPIN:
 		asm volatile(LOAD_FPREGS("%[w]")
@@ -233,7 +186,7 @@ static bool guest_exit(struct gstate *s, int x, uint64_t round)
 			     STORE_FPREGS("%[g]")
 			     : [a] "=&r"(sp0), [b] "=&r"(sp1)
 			     : [w] "r"(&s->fp_want), [g] "r"(&s->fp_got), [n] "r"(s->spin | 1)
-			     : FP_CLOBBERS, "x10", "cc");
+			     : FP_REG_CLOBBERS, "x10", "cc");
 		break;
 	case X_WFI:
 		/* The timer's ISTATUS ends the loop; PSTATE.I is set: no interrupt is taken. */
@@ -247,7 +200,7 @@ static bool guest_exit(struct gstate *s, int x, uint64_t round)
 			     STORE_FPREGS("%[g]")
 			     : [a] "=&r"(sp0), [b] "=&r"(sp1)
 			     : [w] "r"(&s->fp_want), [g] "r"(&s->fp_got), [t] "r"(s->wfi_ticks)
-			     : FP_CLOBBERS, "x10", "cc");
+			     : FP_REG_CLOBBERS, "x10", "cc");
 		break;
 	default:
 		asm volatile(LOAD_FPREGS("%[w]")
@@ -259,7 +212,7 @@ static bool guest_exit(struct gstate *s, int x, uint64_t round)
 			     : [a] "=&r"(sp0), [b] "=&r"(sp1)
 			     : [w] "r"(&s->fp_want), [g] "r"(&s->fp_got), [slot] "r"(&s->sp),
 			       [c] "r"(round), [mmio] "r"(MMIO_GPA)
-			     : FP_CLOBBERS);
+			     : FP_REG_CLOBBERS);
 		break;
 	}
 	return sp0 == sp1;
@@ -519,7 +472,7 @@ static long run_checked(int fd, const struct fpregs *want, struct fpregs *got, u
 		     STORE_FPREGS("%[g]")
 		     : "+r"(x0), [t0] "=&r"(t0), [r0] "=&r"(r0), [t1] "=&r"(t1), [r1] "=&r"(r1)
 		     : "r"(x1), "r"(x2), "r"(x8), [w] "r"(want), [g] "r"(got), [own] "r"(own_tp)
-		     : FP_CLOBBERS, "cc");
+		     : FP_REG_CLOBBERS, "cc");
 	before->tpidr = t0;
 	before->tpidrro = r0;
 	after->tpidr = t1;
@@ -606,7 +559,7 @@ static void *vcpu_thread(void *arg)
 
 	if (c->cpu >= 0)
 		pin(c->cpu);
-	fill(&want, TAG_VCPU_THREAD | (uint64_t)c->v->serial << 8 | c->vcpu->id);
+	fpregs_fill(&want, TAG_VCPU_THREAD | (uint64_t)c->v->serial << 8 | c->vcpu->id);
 	vhe_rs_own_user_regs(&own);
 	snprintf(who, sizeof(who), "VM %d (%s) vCPU %u thread across KVM_RUN", c->v->serial,
 		 c->v->role, c->vcpu->id);
@@ -662,12 +615,12 @@ static void *polluter(void *arg)
 
 	pin(cpu);
 	snprintf(who, sizeof(who), "polluter on CPU %ld", cpu);
-	fill(&want, TAG_POLLUTER | cpu);
+	fpregs_fill(&want, TAG_POLLUTER | cpu);
 	asm volatile("mrs %0, tpidr_el0\n mrs %1, tpidrro_el0" : "=r"(tp), "=r"(tpro));
 	for (uint64_t n = 1; !atomic_load(&polluters_stop); n++) {
-		asm volatile(LOAD_FPREGS("%[w]") : : [w] "r"(&want) : FP_CLOBBERS);
+		asm volatile(LOAD_FPREGS("%[w]") : : [w] "r"(&want) : FP_REG_CLOBBERS);
 		sched_yield();
-		asm volatile(STORE_FPREGS("%[g]") : : [g] "r"(&got) : FP_CLOBBERS);
+		asm volatile(STORE_FPREGS("%[g]") : : [g] "r"(&got) : FP_REG_CLOBBERS);
 		asm volatile("mrs %0, tpidr_el0\n mrs %1, tpidrro_el0" : "=r"(t), "=r"(r));
 		if (t != tp)
 			asm volatile("msr tpidr_el0, %0" : : "r"(tp));
@@ -795,7 +748,7 @@ static struct vm_ctx *vm_new(const char *role, int nvcpus, bool long_lived, uint
 		c->cpu = long_lived ? i : -1;
 		c->rng = (seed ^ (0x9e3779b97f4a7c15ULL * (v->serial * MAX_VCPUS + i))) | 1;
 		memset(gs, 0, sizeof(*gs));
-		fill(&gs->fp_want, TAG_GUEST | (uint64_t)v->serial << 8 | i);
+		fpregs_fill(&gs->fp_want, TAG_GUEST | (uint64_t)v->serial << 8 | i);
 		for (int r = 0; r < NR_SYSREGS; r++)
 			gs->val[r] = sysreg_value(r, VAL_GUEST, owner, v->serial);
 		gs->rounds = rounds;

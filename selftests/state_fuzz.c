@@ -77,6 +77,7 @@
 #include "gic_v3.h"
 #include "vgic.h"
 #include "vhe_rs.h"
+#include "vhe_rs_fp.h"
 
 #define MAX_VMS		8
 #define MAX_VCPUS	8		/* per VM */
@@ -1715,38 +1716,16 @@ struct host_fp {
 	uint64_t fpsr, fpcr, tpidr, tpidrro;
 };
 
-#define HOST_LOAD(base)								\
-	"ldp q0, q1, [" base ", #0]\n ldp q2, q3, [" base ", #32]\n"		\
-	"ldp q4, q5, [" base ", #64]\n ldp q6, q7, [" base ", #96]\n"		\
-	"ldp q8, q9, [" base ", #128]\n ldp q10, q11, [" base ", #160]\n"	\
-	"ldp q12, q13, [" base ", #192]\n ldp q14, q15, [" base ", #224]\n"	\
-	"ldp q16, q17, [" base ", #256]\n ldp q18, q19, [" base ", #288]\n"	\
-	"ldp q20, q21, [" base ", #320]\n ldp q22, q23, [" base ", #352]\n"	\
-	"ldp q24, q25, [" base ", #384]\n ldp q26, q27, [" base ", #416]\n"	\
-	"ldp q28, q29, [" base ", #448]\n ldp q30, q31, [" base ", #480]\n"	\
-	"ldr x9, [" base ", #512]\n msr fpsr, x9\n"				\
-	"ldr x9, [" base ", #520]\n msr fpcr, x9\n"
+/* V0-V31, FPSR, FPCR as vhe_rs_fp.h's struct fpregs has them, then TPIDR_EL0/TPIDRRO_EL0. */
 #define HOST_STORE(base)							\
-	"stp q0, q1, [" base ", #0]\n stp q2, q3, [" base ", #32]\n"		\
-	"stp q4, q5, [" base ", #64]\n stp q6, q7, [" base ", #96]\n"		\
-	"stp q8, q9, [" base ", #128]\n stp q10, q11, [" base ", #160]\n"	\
-	"stp q12, q13, [" base ", #192]\n stp q14, q15, [" base ", #224]\n"	\
-	"stp q16, q17, [" base ", #256]\n stp q18, q19, [" base ", #288]\n"	\
-	"stp q20, q21, [" base ", #320]\n stp q22, q23, [" base ", #352]\n"	\
-	"stp q24, q25, [" base ", #384]\n stp q26, q27, [" base ", #416]\n"	\
-	"stp q28, q29, [" base ", #448]\n stp q30, q31, [" base ", #480]\n"	\
-	"mrs x9, fpsr\n str x9, [" base ", #512]\n"				\
-	"mrs x9, fpcr\n str x9, [" base ", #520]\n"				\
+	STORE_FPREGS(base)							\
 	"mrs x9, tpidr_el0\n str x9, [" base ", #528]\n"			\
 	"mrs x9, tpidrro_el0\n str x9, [" base ", #536]\n"
+_Static_assert(offsetof(struct host_fp, fpsr) == offsetof(struct fpregs, fpsr) &&
+	       offsetof(struct host_fp, fpcr) == offsetof(struct fpregs, fpcr), "host_fp layout");
 _Static_assert(offsetof(struct host_fp, tpidr) == 528, "host_fp layout");
 
-#define VREG_CLOBBERS								\
-	"v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10",	\
-	"v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",	\
-	"v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30",	\
-	"v31"
-#define HOST_CLOBBERS	VREG_CLOBBERS, "x9", "x13", "x14", "x15", "memory"
+#define HOST_CLOBBERS	FP_REG_CLOBBERS, "x13", "x14", "x15"
 
 static long run_checked(int fd, struct host_fp *want, struct host_fp *got)
 {
@@ -1757,7 +1736,7 @@ static long run_checked(int fd, struct host_fp *want, struct host_fp *got)
 
 	asm volatile("mrs x15, tpidr_el0\n mrs x14, fpsr\n mrs x13, fpcr\n"
 		     "ldr x9, [%[w], #528]\n msr tpidr_el0, x9\n"
-		     HOST_LOAD("%[w]") "svc #0\n" HOST_STORE("%[g]")
+		     LOAD_FPREGS("%[w]") "svc #0\n" HOST_STORE("%[g]")
 		     "msr tpidr_el0, x15\n msr fpsr, x14\n msr fpcr, x13\n"
 		     : "+r"(x0) : "r"(x1), "r"(x2), "r"(x8), [w] "r"(want), [g] "r"(got)
 		     : HOST_CLOBBERS);
@@ -1967,7 +1946,7 @@ static void *polluter(void *arg)
 				     "mrs x9, tpidr_el0\n str x9, %[tg]\n msr tpidr_el0, x15\n"
 				     "msr fpcr, xzr\n"
 				     : [tg] "=m"(tp_got) : "r"(w), "r"(g), [tw] "r"(tp_want)
-				     : "x9", "x10", "x11", "x15", VREG_CLOBBERS, "memory");
+				     : "x9", "x10", "x11", "x15", FP_VREG_CLOBBERS, "memory");
 		else
 			asm volatile("mrs x15, tpidr_el0\n msr tpidr_el0, %[tw]\n"
 				     LOAD_Q("x19")
@@ -1976,7 +1955,7 @@ static void *polluter(void *arg)
 				     "mrs x9, tpidr_el0\n str x9, %[tg]\n msr tpidr_el0, x15\n"
 				     "msr fpcr, xzr\n"
 				     : [tg] "=m"(tp_got) : "r"(w), "r"(g), [tw] "r"(tp_want)
-				     : "x9", "x10", "x11", "x15", VREG_CLOBBERS, "memory");
+				     : "x9", "x10", "x11", "x15", FP_VREG_CLOBBERS, "memory");
 		/* Host state: the thread's own, per task: holds whatever else runs. */
 		for (int n = 0; n < 32; n++)
 			for (int k = 0; (k = bad_chunk(want.z[n], got.z[n], vl, vl, vl, k, &w8, &g8,
