@@ -354,15 +354,6 @@ static double now(void)
 static int ncpus;
 static uint64_t seed;
 
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu % ncpus, &set);
-	TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "sched_setaffinity");
-}
-
 /* Host state: V0-V31, FPSR and FPCR are the thread's own (switched per task). */
 static void check_fp(const char *who, const struct fpregs *got, const struct fpregs *want)
 {
@@ -430,29 +421,6 @@ static long long_lived_checks, long_lived_guest_checks, long_lived_blocks, sched
 static long churn_checks, key_flips;
 static atomic_ulong polluter_rounds;
 static atomic_bool polluters_stop;
-
-static uint64_t vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
-{
-	struct kvm_stats_header h;
-	struct kvm_stats_desc *descs, *d;
-	int fd = vcpu_get_stats_fd(vcpu);
-	uint64_t v = 0;
-	bool found = false;
-
-	read_stats_header(fd, &h);
-	descs = read_stats_descriptors(fd, &h);
-	for (uint32_t i = 0; i < h.num_desc && !found; i++) {
-		d = get_stats_descriptor(descs, i, &h);
-		if (!strcmp(d->name, name)) {
-			read_stat_data(fd, &h, d, &v, 1);
-			found = true;
-		}
-	}
-	free(descs);
-	close(fd);
-	TEST_ASSERT(found, "no vCPU stat %s", name);
-	return v;
-}
 
 /* KVM_RUN with the thread's own FP values loaded and TPIDR_EL0/TPIDRRO_EL0 read around it. */
 static long run_checked(int fd, const struct fpregs *want, struct fpregs *got, uint64_t own_tp,
@@ -531,22 +499,6 @@ static void host_check_saved(struct vcpu_ctx *c)
 	c->host_checks++;
 }
 
-/* No in-kernel irqchip: the host wires the virtual timer to the vCPU's IRQ line. */
-static void sync_irq_line(struct vcpu_ctx *c)
-{
-	bool level = c->vcpu->run->s.regs.device_irq_level & KVM_ARM_DEV_EL1_VTIMER;
-	struct kvm_irq_level irq = {
-		.irq = KVM_ARM_IRQ_TYPE_CPU << KVM_ARM_IRQ_TYPE_SHIFT |
-		       c->vcpu->id << KVM_ARM_IRQ_VCPU_SHIFT | KVM_ARM_IRQ_CPU_IRQ,
-		.level = level,
-	};
-
-	if (level == c->irq_line)
-		return;
-	vm_ioctl(c->v->vm, KVM_IRQ_LINE, &irq);
-	c->irq_line = level;
-}
-
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu_ctx *c = arg;
@@ -558,7 +510,7 @@ static void *vcpu_thread(void *arg)
 	long ret;
 
 	if (c->cpu >= 0)
-		pin(c->cpu);
+		vhe_rs_migrate(c->cpu, ncpus);
 	fpregs_fill(&want, TAG_VCPU_THREAD | (uint64_t)c->v->serial << 8 | c->vcpu->id);
 	vhe_rs_own_user_regs(&own);
 	snprintf(who, sizeof(who), "VM %d (%s) vCPU %u thread across KVM_RUN", c->v->serial,
@@ -574,7 +526,8 @@ static void *vcpu_thread(void *arg)
 			mismatch("%s (#%lu): TPIDR_EL0 %#lx/%#lx TPIDRRO_EL0 %#lx/%#lx before/after, "
 				 "its own %#lx %#lx", who, c->runs, before.tpidr, after.tpidr,
 				 before.tpidrro, after.tpidrro, own.tpidr, own.tpidrro);
-		sync_irq_line(c);
+		/* No in-kernel irqchip: the host wires the virtual timer to the vCPU's IRQ line. */
+		vhe_rs_sync_vtimer_line(c->v->vm, c->vcpu, &c->irq_line);
 		if (ret == -EINTR) {	/* the timer's level changed, no irqchip: run on */
 			TEST_ASSERT(run->exit_reason == KVM_EXIT_INTR, "EINTR, exit %s",
 				    exit_reason_str(run->exit_reason));
@@ -587,7 +540,7 @@ static void *vcpu_thread(void *arg)
 			host_check_saved(c);
 			guest_mismatches(c);
 			if (c->cpu < 0 && rnd_next(&c->rng) % 2)
-				pin(rnd_next(&c->rng) % ncpus);
+				vhe_rs_migrate(rnd_next(&c->rng) % ncpus, ncpus);
 			sched_yield();
 			continue;
 		}
@@ -613,7 +566,7 @@ static void *polluter(void *arg)
 	uint64_t tp, tpro, t, r;
 	char who[32];
 
-	pin(cpu);
+	vhe_rs_migrate(cpu, ncpus);
 	snprintf(who, sizeof(who), "polluter on CPU %ld", cpu);
 	fpregs_fill(&want, TAG_POLLUTER | cpu);
 	asm volatile("mrs %0, tpidr_el0\n mrs %1, tpidrro_el0" : "=r"(tp), "=r"(tpro));
@@ -823,7 +776,7 @@ static void vm_free(struct vm_ctx *v)
 			if (v->rust)
 				lt.rust_runs += c->runs;
 			if (v->long_lived) {
-				uint64_t blocks = vcpu_stat(c->vcpu, "halt_wakeup");
+				uint64_t blocks = vhe_rs_vcpu_stat(c->vcpu, "halt_wakeup");
 
 				long_lived_blocks += blocks;
 				long_lived_guest_checks += c->gs->checks;
