@@ -1438,25 +1438,25 @@ static void code_name(uint64_t code, char *buf, size_t len)
 
 	switch (rc) {
 	case RC_SYS: snprintf(buf, len, "%s", n < NR_FZ ? fz_name[n] : "?"); break;
-	case RC_Z: snprintf(buf, len, "Z%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
-	case RC_V: snprintf(buf, len, "V%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
+	case RC_Z:
+	case RC_HOST_Z: snprintf(buf, len, "Z%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
+	case RC_V:
+	case RC_HOST_V: snprintf(buf, len, "V%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
 	case RC_Q: snprintf(buf, len, "V%d (STR Q first)[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
-	case RC_P: snprintf(buf, len, "P%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
-	case RC_FFR: snprintf(buf, len, "FFR[bytes %d-%d]", 8 * c, 8 * c + 7); break;
-	case RC_FPSR: snprintf(buf, len, "FPSR"); break;
-	case RC_FPCR: snprintf(buf, len, "FPCR"); break;
+	case RC_P:
+	case RC_HOST_P: snprintf(buf, len, "P%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
+	case RC_FFR:
+	case RC_HOST_FFR: snprintf(buf, len, "FFR[bytes %d-%d]", 8 * c, 8 * c + 7); break;
+	case RC_FPSR:
+	case RC_HOST_FPSR: snprintf(buf, len, "FPSR"); break;
+	case RC_FPCR:
+	case RC_HOST_FPCR: snprintf(buf, len, "FPCR"); break;
 	case RC_SP: snprintf(buf, len, "SP (SP_EL1)"); break;
 	case RC_EXIT: snprintf(buf, len, "the %s exit's result", kind_name[n % NR_KINDS]); break;
 	case RC_SPSR_MODE: snprintf(buf, len, "SPSR_EL1 (M, DAIF) after the %s",
 				    kind_name[n % NR_KINDS]); break;
 	case RC_ESR_EC: snprintf(buf, len, "ESR_EL1 (EC, IL) after the %s",
 				 kind_name[n % NR_KINDS]); break;
-	case RC_HOST_V: snprintf(buf, len, "V%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
-	case RC_HOST_Z: snprintf(buf, len, "Z%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
-	case RC_HOST_P: snprintf(buf, len, "P%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
-	case RC_HOST_FFR: snprintf(buf, len, "FFR[bytes %d-%d]", 8 * c, 8 * c + 7); break;
-	case RC_HOST_FPSR: snprintf(buf, len, "FPSR"); break;
-	case RC_HOST_FPCR: snprintf(buf, len, "FPCR"); break;
 	case RC_HOST_TPIDR: snprintf(buf, len, "TPIDR_EL0"); break;
 	case RC_HOST_TPIDRRO: snprintf(buf, len, "TPIDRRO_EL0"); break;
 	default: snprintf(buf, len, "code %#lx", code);
@@ -1903,6 +1903,21 @@ static void *vcpu_loop(struct vcpu_ctx *c)
 }
 
 /*
+ * The polluter's round: TPIDR_EL0 set to its marker, its registers loaded with
+ * LOAD (LOAD_SVE or LOAD_Q) from the buffer at x19, a spin, then stored with
+ * STORE to the one at x20 and the marker read back; TPIDR_EL0 put back.
+ */
+#define POLLUTER_ROUND(LOAD, STORE)						\
+	asm volatile("mrs x15, tpidr_el0\n msr tpidr_el0, %[tw]\n"			\
+		     LOAD("x19")							\
+		     "mov x9, #" STR_(POLLUTER_SPIN) "\n 1: subs x9, x9, #1\n b.ne 1b\n"	\
+		     STORE("x20")							\
+		     "mrs x9, tpidr_el0\n str x9, %[tg]\n msr tpidr_el0, x15\n"		\
+		     "msr fpcr, xzr\n"							\
+		     : [tg] "=m"(tp_got) : "r"(w), "r"(g), [tw] "r"(tp_want)		\
+		     : "x9", "x10", "x11", "x15", FP_VREG_CLOBBERS, "memory")
+
+/*
  * A host thread per CPU with state of its own: Z0-Z31, P0-P15, FFR at the
  * host's largest VL (V0-V31 without SVE), FPSR, FPCR and TPIDR_EL0 markers,
  * held across a spin without system calls (preemption, the vCPU threads on the
@@ -1939,23 +1954,9 @@ static void *polluter(void *arg)
 		want.fpsr = gen_fpsr(mix64(serial));
 		want.fpcr = gen_fpcr(mix64(serial + cpu));
 		if (host_sve)
-			asm volatile("mrs x15, tpidr_el0\n msr tpidr_el0, %[tw]\n"
-				     LOAD_SVE("x19")
-				     "mov x9, #" STR_(POLLUTER_SPIN) "\n 1: subs x9, x9, #1\n b.ne 1b\n"
-				     STORE_SVE("x20")
-				     "mrs x9, tpidr_el0\n str x9, %[tg]\n msr tpidr_el0, x15\n"
-				     "msr fpcr, xzr\n"
-				     : [tg] "=m"(tp_got) : "r"(w), "r"(g), [tw] "r"(tp_want)
-				     : "x9", "x10", "x11", "x15", FP_VREG_CLOBBERS, "memory");
+			POLLUTER_ROUND(LOAD_SVE, STORE_SVE);
 		else
-			asm volatile("mrs x15, tpidr_el0\n msr tpidr_el0, %[tw]\n"
-				     LOAD_Q("x19")
-				     "mov x9, #" STR_(POLLUTER_SPIN) "\n 1: subs x9, x9, #1\n b.ne 1b\n"
-				     STORE_Q("x20")
-				     "mrs x9, tpidr_el0\n str x9, %[tg]\n msr tpidr_el0, x15\n"
-				     "msr fpcr, xzr\n"
-				     : [tg] "=m"(tp_got) : "r"(w), "r"(g), [tw] "r"(tp_want)
-				     : "x9", "x10", "x11", "x15", FP_VREG_CLOBBERS, "memory");
+			POLLUTER_ROUND(LOAD_Q, STORE_Q);
 		/* Host state: the thread's own, per task: holds whatever else runs. */
 		for (int n = 0; n < 32; n++)
 			for (int k = 0; (k = bad_chunk(want.z[n], got.z[n], vl, vl, vl, k, &w8, &g8,
