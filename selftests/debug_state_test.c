@@ -329,6 +329,16 @@ static void guest_fire_all(uint64_t tag, int phase)
 			guest_fire_wp(n, tag ^ ((uint64_t)n << 56), phase);
 }
 
+/* Breakpoint (@bw 'B') or watchpoint ('W') @n: control @cr and value @vr as read. */
+static void guest_check_pair(int phase, char bw, int n, uint64_t cr, uint64_t vr, uint64_t want_cr,
+			     uint64_t want_vr)
+{
+	__GUEST_ASSERT(cr == want_cr, "%s: DBG%cCR%d_EL1 is 0x%lx, wrote 0x%lx", phase_name[phase],
+		       bw, n, cr, want_cr);
+	__GUEST_ASSERT(vr == want_vr, "%s: DBG%cVR%d_EL1 is 0x%lx, wrote 0x%lx", phase_name[phase],
+		       bw, n, vr, want_vr);
+}
+
 /*
  * Every register read back and compared. With @untrap, one of them is
  * written first (its own value): with the registers trapped (MDCR_EL2.TDA,
@@ -346,18 +356,12 @@ static void guest_readback(bool untrap, int phase)
 	for (int n = 0; n < want.nbrp; n++) {
 		uint64_t bcr = read_dbgbcr(n), bvr = read_dbgbvr(n);
 
-		__GUEST_ASSERT(bcr == want.bcr[n], "%s: DBGBCR%d_EL1 is 0x%lx, wrote 0x%lx",
-			       phase_name[phase], n, bcr, want.bcr[n]);
-		__GUEST_ASSERT(bvr == want.bvr[n], "%s: DBGBVR%d_EL1 is 0x%lx, wrote 0x%lx",
-			       phase_name[phase], n, bvr, want.bvr[n]);
+		guest_check_pair(phase, 'B', n, bcr, bvr, want.bcr[n], want.bvr[n]);
 	}
 	for (int n = 0; n < want.nwrp; n++) {
 		uint64_t wcr = read_dbgwcr(n), wvr = read_dbgwvr(n);
 
-		__GUEST_ASSERT(wcr == want.wcr[n], "%s: DBGWCR%d_EL1 is 0x%lx, wrote 0x%lx",
-			       phase_name[phase], n, wcr, want.wcr[n]);
-		__GUEST_ASSERT(wvr == want.wvr[n], "%s: DBGWVR%d_EL1 is 0x%lx, wrote 0x%lx",
-			       phase_name[phase], n, wvr, want.wvr[n]);
+		guest_check_pair(phase, 'W', n, wcr, wvr, want.wcr[n], want.wvr[n]);
 	}
 }
 
@@ -674,6 +678,19 @@ static void expect_sync(struct kvm_vcpu *vcpu, int phase, int run_phase, uint64_
 	host_bps_check(&vcpu_bps, "at a guest sync");
 }
 
+/* Breakpoint (@bw 'B') or watchpoint ('W') @n: its control and value registers as KVM has them. */
+static void vmm_check_pair(struct kvm_vcpu *vcpu, const char *when, char bw, int n, uint64_t cr_id,
+			   uint64_t vr_id, uint64_t want_cr, uint64_t want_vr)
+{
+	uint64_t cr, vr;
+
+	vcpu_get_reg(vcpu, cr_id, &cr);
+	vcpu_get_reg(vcpu, vr_id, &vr);
+	TEST_ASSERT(cr == want_cr && vr == want_vr, "%s: KVM_GET_ONE_REG DBG%cCR%d/DBG%cVR%d "
+		    "0x%lx/0x%lx, the guest wrote 0x%lx/0x%lx", when, bw, n, bw, n, cr, vr, want_cr,
+		    want_vr);
+}
+
 /*
  * The guest's registers as KVM holds them (KVM_GET_ONE_REG), the guest in
  * userspace: the values of @epoch, or with @reset those of a new vCPU (0).
@@ -690,24 +707,12 @@ static void vmm_check_regs(struct kvm_vcpu *vcpu, uint64_t dfr0, uint64_t epoch,
 		memset(d->wcr, 0, sizeof(d->wcr));
 		memset(d->wvr, 0, sizeof(d->wvr));
 	}
-	for (int n = 0; n < d->nbrp; n++) {
-		uint64_t bcr, bvr;
-
-		vcpu_get_reg(vcpu, KVM_ARM64_SYS_REG(SYS_DBGBCRn_EL1(n)), &bcr);
-		vcpu_get_reg(vcpu, KVM_ARM64_SYS_REG(SYS_DBGBVRn_EL1(n)), &bvr);
-		TEST_ASSERT(bcr == d->bcr[n] && bvr == d->bvr[n], "%s: KVM_GET_ONE_REG DBGBCR%d/"
-			    "DBGBVR%d 0x%lx/0x%lx, the guest wrote 0x%lx/0x%lx", when, n, n, bcr,
-			    bvr, d->bcr[n], d->bvr[n]);
-	}
-	for (int n = 0; n < d->nwrp; n++) {
-		uint64_t wcr, wvr;
-
-		vcpu_get_reg(vcpu, KVM_ARM64_SYS_REG(SYS_DBGWCRn_EL1(n)), &wcr);
-		vcpu_get_reg(vcpu, KVM_ARM64_SYS_REG(SYS_DBGWVRn_EL1(n)), &wvr);
-		TEST_ASSERT(wcr == d->wcr[n] && wvr == d->wvr[n], "%s: KVM_GET_ONE_REG DBGWCR%d/"
-			    "DBGWVR%d 0x%lx/0x%lx, the guest wrote 0x%lx/0x%lx", when, n, n, wcr,
-			    wvr, d->wcr[n], d->wvr[n]);
-	}
+	for (int n = 0; n < d->nbrp; n++)
+		vmm_check_pair(vcpu, when, 'B', n, KVM_ARM64_SYS_REG(SYS_DBGBCRn_EL1(n)),
+			       KVM_ARM64_SYS_REG(SYS_DBGBVRn_EL1(n)), d->bcr[n], d->bvr[n]);
+	for (int n = 0; n < d->nwrp; n++)
+		vmm_check_pair(vcpu, when, 'W', n, KVM_ARM64_SYS_REG(SYS_DBGWCRn_EL1(n)),
+			       KVM_ARM64_SYS_REG(SYS_DBGWVRn_EL1(n)), d->wcr[n], d->wvr[n]);
 }
 
 static uint64_t vcpu_pc(struct kvm_vcpu *vcpu)

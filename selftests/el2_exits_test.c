@@ -82,6 +82,17 @@ static const char *const kind_name[NR_KINDS] = { "hvc", "mmio", "sysreg", "wfi" 
 #define EXIT_IN	[fid] "i"(ARM_SMCCC_VERSION_FUNC_ID), [mmio] "r"(MMIO_GPA),	\
 		[tag] "r"(tag), [res] "r"(res), [tval] "r"(tval)
 
+/* ROUND (FP_ROUND, SVE_ROUND) with the exit of kind @k: one asm statement each. */
+#define ROUND_OF_KIND(ROUND, k)						\
+	do {								\
+		switch (k) {						\
+		case EXIT_HVC: ROUND(EXIT_HVC_ASM); break;		\
+		case EXIT_MMIO: ROUND(EXIT_MMIO_ASM); break;		\
+		case EXIT_SYSREG: ROUND(EXIT_SYSREG_ASM); break;	\
+		case EXIT_WFI: ROUND(EXIT_WFI_ASM); break;		\
+		}							\
+	} while (0)
+
 /* ---- fp ---- */
 
 #define FP_CLOBBERS	FP_REG_CLOBBERS, "x0", "x1", "x2", "x3", "x10", "cc"
@@ -92,15 +103,6 @@ static const char *const kind_name[NR_KINDS] = { "hvc", "mmio", "sysreg", "wfi" 
 
 static struct fpregs fp_want, fp_got;
 static uint64_t exit_res;
-
-static void fill_fp(struct fpregs *r, uint64_t tag)
-{
-	for (int i = 0; i < 32; i++)
-		r->v[i] = ((__uint128_t)(tag ^ (0x1111111111111111ULL * i)) << 64) |
-			  (tag * 0x9e3779b97f4a7c15ULL + i);
-	r->fpsr = (tag & 1) ? 0x9f : 0x11;
-	r->fpcr = (tag & 2) ? (3ULL << 22) : (1ULL << 22);
-}
 
 #define VTIMER_IRQ	27
 
@@ -143,13 +145,8 @@ static void guest_fp(uint64_t n)
 		for (int k = 0; k < NR_KINDS; k++) {
 			uint64_t tag = (r << 8) | k;
 
-			fill_fp(want, 0xf900000000000000ULL | tag);
-			switch (k) {
-			case EXIT_HVC: FP_ROUND(EXIT_HVC_ASM); break;
-			case EXIT_MMIO: FP_ROUND(EXIT_MMIO_ASM); break;
-			case EXIT_SYSREG: FP_ROUND(EXIT_SYSREG_ASM); break;
-			case EXIT_WFI: FP_ROUND(EXIT_WFI_ASM); break;
-			}
+			fpregs_fill(want, 0xf900000000000000ULL | tag);
+			ROUND_OF_KIND(FP_ROUND, k);
 			guest_check_res(k);
 			for (int i = 0; i < 32; i++)
 				__GUEST_ASSERT(got->v[i] == want->v[i],
@@ -202,12 +199,7 @@ static void guest_sve(uint64_t n)
 				x = x * 6364136223846793005ULL + 1442695040888963407ULL;
 				want->b[i] = x >> 56;
 			}
-			switch (k) {
-			case EXIT_HVC: SVE_ROUND(EXIT_HVC_ASM); break;
-			case EXIT_MMIO: SVE_ROUND(EXIT_MMIO_ASM); break;
-			case EXIT_SYSREG: SVE_ROUND(EXIT_SYSREG_ASM); break;
-			case EXIT_WFI: SVE_ROUND(EXIT_WFI_ASM); break;
-			}
+			ROUND_OF_KIND(SVE_ROUND, k);
 			guest_check_res(k);
 			for (uint64_t i = 0; i < 32 * vl; i++)
 				__GUEST_ASSERT(got->b[i] == want->b[i],
@@ -372,16 +364,25 @@ static void guest_bp_handler(struct ex_regs *regs)
 	isb();
 }
 
+/* Breakpoint 0 on the instruction at label 1 (the main one), x9 its address; off with bcr 0. */
+#define MOPS_BP_AT_1F	"adr x9, 1f\n msr dbgbvr0_el1, x9\n msr dbgbcr0_el1, %[bcr]\n isb\n"
+
+/* DBGBCR0_EL1 for the breakpoint: enabled at EL1 if @provoke, else off. */
+static uint64_t mops_bcr(bool provoke)
+{
+	return provoke ? (DBGBCR_LEN8 | DBGBCR_EL1 | DBGBCR_E) : 0;
+}
+
 static void mops_cpy(void *dst, const void *src, uint64_t n, bool provoke)
 {
+	uint64_t bcr = mops_bcr(provoke);	/* before the register variables: a call */
 	register uint64_t x0 asm("x0") = (uint64_t)dst;
 	register uint64_t x1 asm("x1") = (uint64_t)src;
 	register uint64_t x2 asm("x2") = n;
-	uint64_t bcr = provoke ? (DBGBCR_LEN8 | DBGBCR_EL1 | DBGBCR_E) : 0;
 
 	mops_is_set = false;
 	asm volatile(".arch_extension mops\n"
-		     "adr x9, 1f\n msr dbgbvr0_el1, x9\n msr dbgbcr0_el1, %[bcr]\n isb\n"
+		     MOPS_BP_AT_1F
 		     "cpyp [x0]!, [x1]!, x2!\n"
 		     "1: cpym [x0]!, [x1]!, x2!\n"
 		     "cpye [x0]!, [x1]!, x2!\n"
@@ -392,14 +393,14 @@ static void mops_cpy(void *dst, const void *src, uint64_t n, bool provoke)
 
 static void mops_set(void *dst, uint64_t n, uint64_t val, bool provoke)
 {
+	uint64_t bcr = mops_bcr(provoke);	/* before the register variables: a call */
 	register uint64_t x0 asm("x0") = (uint64_t)dst;
 	register uint64_t x2 asm("x2") = n;
 	register uint64_t x3 asm("x3") = val;
-	uint64_t bcr = provoke ? (DBGBCR_LEN8 | DBGBCR_EL1 | DBGBCR_E) : 0;
 
 	mops_is_set = true;
 	asm volatile(".arch_extension mops\n"
-		     "adr x9, 1f\n msr dbgbvr0_el1, x9\n msr dbgbcr0_el1, %[bcr]\n isb\n"
+		     MOPS_BP_AT_1F
 		     "setp [x0]!, x2!, x3\n"
 		     "1: setm [x0]!, x2!, x3\n"
 		     "sete [x0]!, x2!, x3\n"
@@ -554,6 +555,22 @@ static struct kvm_vm *vm_with_gic(void *guest_code, struct kvm_vcpu **vcpu,
 	return vm;
 }
 
+/*
+ * The FP/SVE guests' rounds, once the guest's GIC is up (its sync): the
+ * module's exit counts before and after in @a and @b, an MMIO exit a round.
+ */
+static void run_rounds(struct kvm_vcpu *vcpu, struct vhe_rs_exits *a, struct vhe_rs_exits *b)
+{
+	struct ucall uc;
+
+	TEST_ASSERT_EQ(run_to_ucall(vcpu, &uc), UCALL_SYNC);	/* the guest's GIC is up */
+	mmio_writes = 0;
+	*a = vhe_rs_exits();
+	run_to_done(vcpu);
+	*b = vhe_rs_exits();
+	TEST_ASSERT_EQ(mmio_writes, rounds);
+}
+
 static void part_fp(void)
 {
 	struct kvm_vcpu *vcpu;
@@ -561,16 +578,9 @@ static void part_fp(void)
 	int gic = vgic_v3_setup(vm, 1, 64);
 	struct vhe_rs_exits a, b;
 
-	struct ucall uc;
-
 	TEST_REQUIRE(gic >= 0);
 	vcpu_args_set(vcpu, 1, rounds);
-	TEST_ASSERT_EQ(run_to_ucall(vcpu, &uc), UCALL_SYNC);	/* the guest's GIC is up */
-	mmio_writes = 0;
-	a = vhe_rs_exits();
-	run_to_done(vcpu);
-	b = vhe_rs_exits();
-	TEST_ASSERT_EQ(mmio_writes, rounds);
+	run_rounds(vcpu, &a, &b);
 	printf("fp: %lu rounds of FP/SIMD used across hvc, mmio, sysreg, wfi exits: V0-V31, "
 	       "FPSR, FPCR intact\n", rounds);
 	vhe_rs_exits_print("fp", a, b);
@@ -627,12 +637,7 @@ static void part_sve(void)
 	TEST_ASSERT_EQ(run_to_ucall(vcpu, &uc), UCALL_SYNC);
 	vl = uc.args[1];
 	TEST_ASSERT(vl >= 16 && vl <= 64 && !(vl % 16), "guest VL %lu bytes", vl);
-	TEST_ASSERT_EQ(run_to_ucall(vcpu, &uc), UCALL_SYNC);	/* the guest's GIC is up */
-	mmio_writes = 0;
-	a = vhe_rs_exits();
-	run_to_done(vcpu);
-	b = vhe_rs_exits();
-	TEST_ASSERT_EQ(mmio_writes, rounds);
+	run_rounds(vcpu, &a, &b);
 	printf("sve: VL %lu bits, %lu rounds of SVE used across hvc, mmio, sysreg, wfi exits: "
 	       "Z0-Z31 intact\n", vl * 8, rounds);
 	vhe_rs_exits_print("sve", a, b);

@@ -37,19 +37,6 @@
 #define MMIO_GPA	(1ULL << 36)	/* not in any memslot: exits to userspace */
 #define HVC_PER_ROUND	8
 
-/* 32 Q registers, then FPSR and FPCR. */
-
-/* Values owned by each side: a byte pattern with the owner's tag in it. */
-static void fill(struct fpregs *r, uint64_t tag)
-{
-	for (int i = 0; i < 32; i++)
-		r->v[i] = ((__uint128_t)(tag ^ (0x1111111111111111ULL * i)) << 64) |
-			  (tag * 0x9e3779b97f4a7c15ULL + i);
-	/* Cumulative exception flags (IOC..IXC, IDC) and some FPCR controls. */
-	r->fpsr = (tag & 1) ? 0x9f : 0x11;
-	r->fpcr = (tag & 2) ? (3ULL << 22) : (1ULL << 22);	/* RMode */
-}
-
 #define FP_CLOBBERS	FP_REG_CLOBBERS
 
 /* Guest: load, exit HVC_PER_ROUND times by hvc and once by MMIO, store. */
@@ -130,7 +117,7 @@ static void *polluter(void *arg)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-	fill(&want, 0xbad0000000000000ULL | cpu);
+	fpregs_fill(&want, 0xbad0000000000000ULL | cpu);
 	while (!atomic_load(&stop)) {
 		asm volatile(LOAD_FPREGS("%[w]") : : [w] "r"(&want) : FP_CLOBBERS);
 		sched_yield();
@@ -151,7 +138,7 @@ static void *vcpu_thread(void *p)
 	struct vcpu_arg *a = p;
 	struct fpregs want, got;
 
-	fill(&want, 0x4057000000000000ULL | a->id);
+	fpregs_fill(&want, 0x4057000000000000ULL | a->id);
 	do {
 		/* Migrate at every exit to userspace. */
 		vhe_rs_migrate(a->exits + a->id, ncpus);
@@ -186,7 +173,7 @@ int main(int argc, char *argv[])
 	vm = vm_create_with_vcpus(nvcpus, guest_code, vcpus);
 	virt_map(vm, MMIO_GPA, MMIO_GPA, 1);
 	for (uint64_t i = 0; i < nvcpus; i++) {
-		fill(&guest_want[i], 0x6e57000000000000ULL | i);
+		fpregs_fill(&guest_want[i], 0x6e57000000000000ULL | i);
 		vcpu_args_set(vcpus[i], 2, i, iterations);
 	}
 	sync_global_to_guest(vm, guest_want);

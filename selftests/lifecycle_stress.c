@@ -99,6 +99,7 @@
 #include "processor.h"
 #include "test_util.h"
 #include "vhe_rs.h"
+#include "vhe_rs_fp.h"
 #include "vhe_rs_sysregs.h"
 
 #define DEFAULT_KO	"/opt/vhe_rs.ko"	/* as module_lifecycle_test */
@@ -115,54 +116,6 @@
 #define TAG_GUEST	0x6e57000000000000ULL
 #define TAG_VCPU_THREAD	0x4057000000000000ULL
 #define TAG_POLLUTER	0xbad0000000000000ULL
-
-/* ---- FP registers (as fp_state_test) ---- */
-
-/* 32 Q registers, then FPSR and FPCR. */
-struct fpregs {
-	__uint128_t v[32];
-	uint64_t fpsr, fpcr;
-};
-
-/* Values owned by @tag: V0's upper half is the tag itself. */
-static void fill(struct fpregs *r, uint64_t tag)
-{
-	for (int i = 0; i < 32; i++)
-		r->v[i] = ((__uint128_t)(tag ^ (0x1111111111111111ULL * i)) << 64) |
-			  (tag * 0x9e3779b97f4a7c15ULL + i);
-	r->fpsr = (tag & 1) ? 0x9f : 0x11;
-	r->fpcr = (tag & 2) ? (3ULL << 22) : (1ULL << 22);	/* RMode */
-}
-
-#define LOAD_FPREGS(base)						\
-	"ldp q0, q1, [" base ", #0]\n ldp q2, q3, [" base ", #32]\n"	\
-	"ldp q4, q5, [" base ", #64]\n ldp q6, q7, [" base ", #96]\n"	\
-	"ldp q8, q9, [" base ", #128]\n ldp q10, q11, [" base ", #160]\n"	\
-	"ldp q12, q13, [" base ", #192]\n ldp q14, q15, [" base ", #224]\n"	\
-	"ldp q16, q17, [" base ", #256]\n ldp q18, q19, [" base ", #288]\n"	\
-	"ldp q20, q21, [" base ", #320]\n ldp q22, q23, [" base ", #352]\n"	\
-	"ldp q24, q25, [" base ", #384]\n ldp q26, q27, [" base ", #416]\n"	\
-	"ldp q28, q29, [" base ", #448]\n ldp q30, q31, [" base ", #480]\n"	\
-	"ldr x9, [" base ", #512]\n msr fpsr, x9\n"			\
-	"ldr x9, [" base ", #520]\n msr fpcr, x9\n"
-
-#define STORE_FPREGS(base)						\
-	"stp q0, q1, [" base ", #0]\n stp q2, q3, [" base ", #32]\n"	\
-	"stp q4, q5, [" base ", #64]\n stp q6, q7, [" base ", #96]\n"	\
-	"stp q8, q9, [" base ", #128]\n stp q10, q11, [" base ", #160]\n"	\
-	"stp q12, q13, [" base ", #192]\n stp q14, q15, [" base ", #224]\n"	\
-	"stp q16, q17, [" base ", #256]\n stp q18, q19, [" base ", #288]\n"	\
-	"stp q20, q21, [" base ", #320]\n stp q22, q23, [" base ", #352]\n"	\
-	"stp q24, q25, [" base ", #384]\n stp q26, q27, [" base ", #416]\n"	\
-	"stp q28, q29, [" base ", #448]\n stp q30, q31, [" base ", #480]\n"	\
-	"mrs x9, fpsr\n str x9, [" base ", #512]\n"			\
-	"mrs x9, fpcr\n str x9, [" base ", #520]\n"
-
-#define FP_CLOBBERS							\
-	"v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10",	\
-	"v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",	\
-	"v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30",	\
-	"v31", "x9", "memory"
 
 /* ---- guest ---- */
 
@@ -222,7 +175,7 @@ static bool guest_exit(struct gstate *s, int x, uint64_t round)
 			     : [a] "=&r"(sp0), [b] "=&r"(sp1)
 			     : [w] "r"(&s->fp_want), [g] "r"(&s->fp_got),
 			       [fid] "i"(ARM_SMCCC_VERSION_FUNC_ID)
-			     : FP_CLOBBERS, "x0", "x1", "x2", "x3");
+			     : FP_REG_CLOBBERS, "x0", "x1", "x2", "x3");
 		break;
 	case X_SPIN:
 		asm volatile(LOAD_FPREGS("%[w]")
@@ -233,7 +186,7 @@ static bool guest_exit(struct gstate *s, int x, uint64_t round)
 			     STORE_FPREGS("%[g]")
 			     : [a] "=&r"(sp0), [b] "=&r"(sp1)
 			     : [w] "r"(&s->fp_want), [g] "r"(&s->fp_got), [n] "r"(s->spin | 1)
-			     : FP_CLOBBERS, "x10", "cc");
+			     : FP_REG_CLOBBERS, "x10", "cc");
 		break;
 	case X_WFI:
 		/* The timer's ISTATUS ends the loop; PSTATE.I is set: no interrupt is taken. */
@@ -247,7 +200,7 @@ static bool guest_exit(struct gstate *s, int x, uint64_t round)
 			     STORE_FPREGS("%[g]")
 			     : [a] "=&r"(sp0), [b] "=&r"(sp1)
 			     : [w] "r"(&s->fp_want), [g] "r"(&s->fp_got), [t] "r"(s->wfi_ticks)
-			     : FP_CLOBBERS, "x10", "cc");
+			     : FP_REG_CLOBBERS, "x10", "cc");
 		break;
 	default:
 		asm volatile(LOAD_FPREGS("%[w]")
@@ -259,7 +212,7 @@ static bool guest_exit(struct gstate *s, int x, uint64_t round)
 			     : [a] "=&r"(sp0), [b] "=&r"(sp1)
 			     : [w] "r"(&s->fp_want), [g] "r"(&s->fp_got), [slot] "r"(&s->sp),
 			       [c] "r"(round), [mmio] "r"(MMIO_GPA)
-			     : FP_CLOBBERS);
+			     : FP_REG_CLOBBERS);
 		break;
 	}
 	return sp0 == sp1;
@@ -401,15 +354,6 @@ static double now(void)
 static int ncpus;
 static uint64_t seed;
 
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu % ncpus, &set);
-	TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "sched_setaffinity");
-}
-
 /* Host state: V0-V31, FPSR and FPCR are the thread's own (switched per task). */
 static void check_fp(const char *who, const struct fpregs *got, const struct fpregs *want)
 {
@@ -478,29 +422,6 @@ static long churn_checks, key_flips;
 static atomic_ulong polluter_rounds;
 static atomic_bool polluters_stop;
 
-static uint64_t vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
-{
-	struct kvm_stats_header h;
-	struct kvm_stats_desc *descs, *d;
-	int fd = vcpu_get_stats_fd(vcpu);
-	uint64_t v = 0;
-	bool found = false;
-
-	read_stats_header(fd, &h);
-	descs = read_stats_descriptors(fd, &h);
-	for (uint32_t i = 0; i < h.num_desc && !found; i++) {
-		d = get_stats_descriptor(descs, i, &h);
-		if (!strcmp(d->name, name)) {
-			read_stat_data(fd, &h, d, &v, 1);
-			found = true;
-		}
-	}
-	free(descs);
-	close(fd);
-	TEST_ASSERT(found, "no vCPU stat %s", name);
-	return v;
-}
-
 /* KVM_RUN with the thread's own FP values loaded and TPIDR_EL0/TPIDRRO_EL0 read around it. */
 static long run_checked(int fd, const struct fpregs *want, struct fpregs *got, uint64_t own_tp,
 			struct vhe_rs_user_regs *before, struct vhe_rs_user_regs *after)
@@ -519,7 +440,7 @@ static long run_checked(int fd, const struct fpregs *want, struct fpregs *got, u
 		     STORE_FPREGS("%[g]")
 		     : "+r"(x0), [t0] "=&r"(t0), [r0] "=&r"(r0), [t1] "=&r"(t1), [r1] "=&r"(r1)
 		     : "r"(x1), "r"(x2), "r"(x8), [w] "r"(want), [g] "r"(got), [own] "r"(own_tp)
-		     : FP_CLOBBERS, "cc");
+		     : FP_REG_CLOBBERS, "cc");
 	before->tpidr = t0;
 	before->tpidrro = r0;
 	after->tpidr = t1;
@@ -578,22 +499,6 @@ static void host_check_saved(struct vcpu_ctx *c)
 	c->host_checks++;
 }
 
-/* No in-kernel irqchip: the host wires the virtual timer to the vCPU's IRQ line. */
-static void sync_irq_line(struct vcpu_ctx *c)
-{
-	bool level = c->vcpu->run->s.regs.device_irq_level & KVM_ARM_DEV_EL1_VTIMER;
-	struct kvm_irq_level irq = {
-		.irq = KVM_ARM_IRQ_TYPE_CPU << KVM_ARM_IRQ_TYPE_SHIFT |
-		       c->vcpu->id << KVM_ARM_IRQ_VCPU_SHIFT | KVM_ARM_IRQ_CPU_IRQ,
-		.level = level,
-	};
-
-	if (level == c->irq_line)
-		return;
-	vm_ioctl(c->v->vm, KVM_IRQ_LINE, &irq);
-	c->irq_line = level;
-}
-
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu_ctx *c = arg;
@@ -605,8 +510,8 @@ static void *vcpu_thread(void *arg)
 	long ret;
 
 	if (c->cpu >= 0)
-		pin(c->cpu);
-	fill(&want, TAG_VCPU_THREAD | (uint64_t)c->v->serial << 8 | c->vcpu->id);
+		vhe_rs_migrate(c->cpu, ncpus);
+	fpregs_fill(&want, TAG_VCPU_THREAD | (uint64_t)c->v->serial << 8 | c->vcpu->id);
 	vhe_rs_own_user_regs(&own);
 	snprintf(who, sizeof(who), "VM %d (%s) vCPU %u thread across KVM_RUN", c->v->serial,
 		 c->v->role, c->vcpu->id);
@@ -621,7 +526,8 @@ static void *vcpu_thread(void *arg)
 			mismatch("%s (#%lu): TPIDR_EL0 %#lx/%#lx TPIDRRO_EL0 %#lx/%#lx before/after, "
 				 "its own %#lx %#lx", who, c->runs, before.tpidr, after.tpidr,
 				 before.tpidrro, after.tpidrro, own.tpidr, own.tpidrro);
-		sync_irq_line(c);
+		/* No in-kernel irqchip: the host wires the virtual timer to the vCPU's IRQ line. */
+		vhe_rs_sync_vtimer_line(c->v->vm, c->vcpu, &c->irq_line);
 		if (ret == -EINTR) {	/* the timer's level changed, no irqchip: run on */
 			TEST_ASSERT(run->exit_reason == KVM_EXIT_INTR, "EINTR, exit %s",
 				    exit_reason_str(run->exit_reason));
@@ -634,7 +540,7 @@ static void *vcpu_thread(void *arg)
 			host_check_saved(c);
 			guest_mismatches(c);
 			if (c->cpu < 0 && rnd_next(&c->rng) % 2)
-				pin(rnd_next(&c->rng) % ncpus);
+				vhe_rs_migrate(rnd_next(&c->rng) % ncpus, ncpus);
 			sched_yield();
 			continue;
 		}
@@ -660,14 +566,14 @@ static void *polluter(void *arg)
 	uint64_t tp, tpro, t, r;
 	char who[32];
 
-	pin(cpu);
+	vhe_rs_migrate(cpu, ncpus);
 	snprintf(who, sizeof(who), "polluter on CPU %ld", cpu);
-	fill(&want, TAG_POLLUTER | cpu);
+	fpregs_fill(&want, TAG_POLLUTER | cpu);
 	asm volatile("mrs %0, tpidr_el0\n mrs %1, tpidrro_el0" : "=r"(tp), "=r"(tpro));
 	for (uint64_t n = 1; !atomic_load(&polluters_stop); n++) {
-		asm volatile(LOAD_FPREGS("%[w]") : : [w] "r"(&want) : FP_CLOBBERS);
+		asm volatile(LOAD_FPREGS("%[w]") : : [w] "r"(&want) : FP_REG_CLOBBERS);
 		sched_yield();
-		asm volatile(STORE_FPREGS("%[g]") : : [g] "r"(&got) : FP_CLOBBERS);
+		asm volatile(STORE_FPREGS("%[g]") : : [g] "r"(&got) : FP_REG_CLOBBERS);
 		asm volatile("mrs %0, tpidr_el0\n mrs %1, tpidrro_el0" : "=r"(t), "=r"(r));
 		if (t != tp)
 			asm volatile("msr tpidr_el0, %0" : : "r"(tp));
@@ -795,7 +701,7 @@ static struct vm_ctx *vm_new(const char *role, int nvcpus, bool long_lived, uint
 		c->cpu = long_lived ? i : -1;
 		c->rng = (seed ^ (0x9e3779b97f4a7c15ULL * (v->serial * MAX_VCPUS + i))) | 1;
 		memset(gs, 0, sizeof(*gs));
-		fill(&gs->fp_want, TAG_GUEST | (uint64_t)v->serial << 8 | i);
+		fpregs_fill(&gs->fp_want, TAG_GUEST | (uint64_t)v->serial << 8 | i);
 		for (int r = 0; r < NR_SYSREGS; r++)
 			gs->val[r] = sysreg_value(r, VAL_GUEST, owner, v->serial);
 		gs->rounds = rounds;
@@ -870,7 +776,7 @@ static void vm_free(struct vm_ctx *v)
 			if (v->rust)
 				lt.rust_runs += c->runs;
 			if (v->long_lived) {
-				uint64_t blocks = vcpu_stat(c->vcpu, "halt_wakeup");
+				uint64_t blocks = vhe_rs_vcpu_stat(c->vcpu, "halt_wakeup");
 
 				long_lived_blocks += blocks;
 				long_lived_guest_checks += c->gs->checks;

@@ -77,6 +77,7 @@
 #include "gic_v3.h"
 #include "vgic.h"
 #include "vhe_rs.h"
+#include "vhe_rs_fp.h"
 
 #define MAX_VMS		8
 #define MAX_VCPUS	8		/* per VM */
@@ -1437,25 +1438,25 @@ static void code_name(uint64_t code, char *buf, size_t len)
 
 	switch (rc) {
 	case RC_SYS: snprintf(buf, len, "%s", n < NR_FZ ? fz_name[n] : "?"); break;
-	case RC_Z: snprintf(buf, len, "Z%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
-	case RC_V: snprintf(buf, len, "V%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
+	case RC_Z:
+	case RC_HOST_Z: snprintf(buf, len, "Z%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
+	case RC_V:
+	case RC_HOST_V: snprintf(buf, len, "V%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
 	case RC_Q: snprintf(buf, len, "V%d (STR Q first)[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
-	case RC_P: snprintf(buf, len, "P%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
-	case RC_FFR: snprintf(buf, len, "FFR[bytes %d-%d]", 8 * c, 8 * c + 7); break;
-	case RC_FPSR: snprintf(buf, len, "FPSR"); break;
-	case RC_FPCR: snprintf(buf, len, "FPCR"); break;
+	case RC_P:
+	case RC_HOST_P: snprintf(buf, len, "P%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
+	case RC_FFR:
+	case RC_HOST_FFR: snprintf(buf, len, "FFR[bytes %d-%d]", 8 * c, 8 * c + 7); break;
+	case RC_FPSR:
+	case RC_HOST_FPSR: snprintf(buf, len, "FPSR"); break;
+	case RC_FPCR:
+	case RC_HOST_FPCR: snprintf(buf, len, "FPCR"); break;
 	case RC_SP: snprintf(buf, len, "SP (SP_EL1)"); break;
 	case RC_EXIT: snprintf(buf, len, "the %s exit's result", kind_name[n % NR_KINDS]); break;
 	case RC_SPSR_MODE: snprintf(buf, len, "SPSR_EL1 (M, DAIF) after the %s",
 				    kind_name[n % NR_KINDS]); break;
 	case RC_ESR_EC: snprintf(buf, len, "ESR_EL1 (EC, IL) after the %s",
 				 kind_name[n % NR_KINDS]); break;
-	case RC_HOST_V: snprintf(buf, len, "V%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
-	case RC_HOST_Z: snprintf(buf, len, "Z%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
-	case RC_HOST_P: snprintf(buf, len, "P%d[bytes %d-%d]", n, 8 * c, 8 * c + 7); break;
-	case RC_HOST_FFR: snprintf(buf, len, "FFR[bytes %d-%d]", 8 * c, 8 * c + 7); break;
-	case RC_HOST_FPSR: snprintf(buf, len, "FPSR"); break;
-	case RC_HOST_FPCR: snprintf(buf, len, "FPCR"); break;
 	case RC_HOST_TPIDR: snprintf(buf, len, "TPIDR_EL0"); break;
 	case RC_HOST_TPIDRRO: snprintf(buf, len, "TPIDRRO_EL0"); break;
 	default: snprintf(buf, len, "code %#lx", code);
@@ -1715,38 +1716,16 @@ struct host_fp {
 	uint64_t fpsr, fpcr, tpidr, tpidrro;
 };
 
-#define HOST_LOAD(base)								\
-	"ldp q0, q1, [" base ", #0]\n ldp q2, q3, [" base ", #32]\n"		\
-	"ldp q4, q5, [" base ", #64]\n ldp q6, q7, [" base ", #96]\n"		\
-	"ldp q8, q9, [" base ", #128]\n ldp q10, q11, [" base ", #160]\n"	\
-	"ldp q12, q13, [" base ", #192]\n ldp q14, q15, [" base ", #224]\n"	\
-	"ldp q16, q17, [" base ", #256]\n ldp q18, q19, [" base ", #288]\n"	\
-	"ldp q20, q21, [" base ", #320]\n ldp q22, q23, [" base ", #352]\n"	\
-	"ldp q24, q25, [" base ", #384]\n ldp q26, q27, [" base ", #416]\n"	\
-	"ldp q28, q29, [" base ", #448]\n ldp q30, q31, [" base ", #480]\n"	\
-	"ldr x9, [" base ", #512]\n msr fpsr, x9\n"				\
-	"ldr x9, [" base ", #520]\n msr fpcr, x9\n"
+/* V0-V31, FPSR, FPCR as vhe_rs_fp.h's struct fpregs has them, then TPIDR_EL0/TPIDRRO_EL0. */
 #define HOST_STORE(base)							\
-	"stp q0, q1, [" base ", #0]\n stp q2, q3, [" base ", #32]\n"		\
-	"stp q4, q5, [" base ", #64]\n stp q6, q7, [" base ", #96]\n"		\
-	"stp q8, q9, [" base ", #128]\n stp q10, q11, [" base ", #160]\n"	\
-	"stp q12, q13, [" base ", #192]\n stp q14, q15, [" base ", #224]\n"	\
-	"stp q16, q17, [" base ", #256]\n stp q18, q19, [" base ", #288]\n"	\
-	"stp q20, q21, [" base ", #320]\n stp q22, q23, [" base ", #352]\n"	\
-	"stp q24, q25, [" base ", #384]\n stp q26, q27, [" base ", #416]\n"	\
-	"stp q28, q29, [" base ", #448]\n stp q30, q31, [" base ", #480]\n"	\
-	"mrs x9, fpsr\n str x9, [" base ", #512]\n"				\
-	"mrs x9, fpcr\n str x9, [" base ", #520]\n"				\
+	STORE_FPREGS(base)							\
 	"mrs x9, tpidr_el0\n str x9, [" base ", #528]\n"			\
 	"mrs x9, tpidrro_el0\n str x9, [" base ", #536]\n"
+_Static_assert(offsetof(struct host_fp, fpsr) == offsetof(struct fpregs, fpsr) &&
+	       offsetof(struct host_fp, fpcr) == offsetof(struct fpregs, fpcr), "host_fp layout");
 _Static_assert(offsetof(struct host_fp, tpidr) == 528, "host_fp layout");
 
-#define VREG_CLOBBERS								\
-	"v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10",	\
-	"v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",	\
-	"v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30",	\
-	"v31"
-#define HOST_CLOBBERS	VREG_CLOBBERS, "x9", "x13", "x14", "x15", "memory"
+#define HOST_CLOBBERS	FP_REG_CLOBBERS, "x13", "x14", "x15"
 
 static long run_checked(int fd, struct host_fp *want, struct host_fp *got)
 {
@@ -1757,7 +1736,7 @@ static long run_checked(int fd, struct host_fp *want, struct host_fp *got)
 
 	asm volatile("mrs x15, tpidr_el0\n mrs x14, fpsr\n mrs x13, fpcr\n"
 		     "ldr x9, [%[w], #528]\n msr tpidr_el0, x9\n"
-		     HOST_LOAD("%[w]") "svc #0\n" HOST_STORE("%[g]")
+		     LOAD_FPREGS("%[w]") "svc #0\n" HOST_STORE("%[g]")
 		     "msr tpidr_el0, x15\n msr fpsr, x14\n msr fpcr, x13\n"
 		     : "+r"(x0) : "r"(x1), "r"(x2), "r"(x8), [w] "r"(want), [g] "r"(got)
 		     : HOST_CLOBBERS);
@@ -1924,6 +1903,21 @@ static void *vcpu_loop(struct vcpu_ctx *c)
 }
 
 /*
+ * The polluter's round: TPIDR_EL0 set to its marker, its registers loaded with
+ * LOAD (LOAD_SVE or LOAD_Q) from the buffer at x19, a spin, then stored with
+ * STORE to the one at x20 and the marker read back; TPIDR_EL0 put back.
+ */
+#define POLLUTER_ROUND(LOAD, STORE)						\
+	asm volatile("mrs x15, tpidr_el0\n msr tpidr_el0, %[tw]\n"			\
+		     LOAD("x19")							\
+		     "mov x9, #" STR_(POLLUTER_SPIN) "\n 1: subs x9, x9, #1\n b.ne 1b\n"	\
+		     STORE("x20")							\
+		     "mrs x9, tpidr_el0\n str x9, %[tg]\n msr tpidr_el0, x15\n"		\
+		     "msr fpcr, xzr\n"							\
+		     : [tg] "=m"(tp_got) : "r"(w), "r"(g), [tw] "r"(tp_want)		\
+		     : "x9", "x10", "x11", "x15", FP_VREG_CLOBBERS, "memory")
+
+/*
  * A host thread per CPU with state of its own: Z0-Z31, P0-P15, FFR at the
  * host's largest VL (V0-V31 without SVE), FPSR, FPCR and TPIDR_EL0 markers,
  * held across a spin without system calls (preemption, the vCPU threads on the
@@ -1960,23 +1954,9 @@ static void *polluter(void *arg)
 		want.fpsr = gen_fpsr(mix64(serial));
 		want.fpcr = gen_fpcr(mix64(serial + cpu));
 		if (host_sve)
-			asm volatile("mrs x15, tpidr_el0\n msr tpidr_el0, %[tw]\n"
-				     LOAD_SVE("x19")
-				     "mov x9, #" STR_(POLLUTER_SPIN) "\n 1: subs x9, x9, #1\n b.ne 1b\n"
-				     STORE_SVE("x20")
-				     "mrs x9, tpidr_el0\n str x9, %[tg]\n msr tpidr_el0, x15\n"
-				     "msr fpcr, xzr\n"
-				     : [tg] "=m"(tp_got) : "r"(w), "r"(g), [tw] "r"(tp_want)
-				     : "x9", "x10", "x11", "x15", VREG_CLOBBERS, "memory");
+			POLLUTER_ROUND(LOAD_SVE, STORE_SVE);
 		else
-			asm volatile("mrs x15, tpidr_el0\n msr tpidr_el0, %[tw]\n"
-				     LOAD_Q("x19")
-				     "mov x9, #" STR_(POLLUTER_SPIN) "\n 1: subs x9, x9, #1\n b.ne 1b\n"
-				     STORE_Q("x20")
-				     "mrs x9, tpidr_el0\n str x9, %[tg]\n msr tpidr_el0, x15\n"
-				     "msr fpcr, xzr\n"
-				     : [tg] "=m"(tp_got) : "r"(w), "r"(g), [tw] "r"(tp_want)
-				     : "x9", "x10", "x11", "x15", VREG_CLOBBERS, "memory");
+			POLLUTER_ROUND(LOAD_Q, STORE_Q);
 		/* Host state: the thread's own, per task: holds whatever else runs. */
 		for (int n = 0; n < 32; n++)
 			for (int k = 0; (k = bad_chunk(want.z[n], got.z[n], vl, vl, vl, k, &w8, &g8,

@@ -188,7 +188,7 @@ static void guest_undef_handler(struct ex_regs *regs)
 
 /*
  * WFI until the virtual timer, armed @ticks ahead, fires: KVM blocks the vCPU
- * until then (the host raises the vCPU's IRQ line, see sync_irq_line()).
+ * until then (the host raises the vCPU's IRQ line, see vhe_rs_sync_vtimer_line()).
  */
 static void guest_wfi(uint64_t ticks)
 {
@@ -279,29 +279,6 @@ static const char *whose(uint64_t v, struct vcpu_ctx *self, char *buf, size_t le
 		}
 	}
 	return "nobody's";
-}
-
-static uint64_t vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
-{
-	struct kvm_stats_header h;
-	struct kvm_stats_desc *descs, *d;
-	int fd = vcpu_get_stats_fd(vcpu);
-	uint64_t v = 0;
-	bool found = false;
-
-	read_stats_header(fd, &h);
-	descs = read_stats_descriptors(fd, &h);
-	for (uint32_t i = 0; i < h.num_desc && !found; i++) {
-		d = get_stats_descriptor(descs, i, &h);
-		if (!strcmp(d->name, name)) {
-			read_stat_data(fd, &h, d, &v, 1);
-			found = true;
-		}
-	}
-	free(descs);
-	close(fd);
-	TEST_ASSERT(found, "no vCPU stat %s", name);
-	return v;
 }
 
 static sigjmp_buf probe_jmp;
@@ -502,7 +479,7 @@ static void host_probe(struct vcpu_ctx *c, uint64_t code)
 {
 	static const char *const what[] = {
 		"PMSELR_EL0 reads (UNDEF injected by KVM)", "ID_AA64MMFR0_EL1 reads (TID3)" };
-	uint64_t exits = vcpu_stat(c->vcpu, "exits");
+	uint64_t exits = vhe_rs_vcpu_stat(c->vcpu, "exits");
 
 	if (code != EXIT_PROBE0) {
 		uint64_t n = exits - c->probe_base - 1;	/* less the MMIO exit */
@@ -512,28 +489,6 @@ static void host_probe(struct vcpu_ctx *c, uint64_t code)
 		c->probe_exits[code - EXIT_PROBE1] = n;
 	}
 	c->probe_base = exits;
-}
-
-/*
- * The VMs have no in-kernel irqchip: KVM reports the guest's timer output in
- * run->s.regs.device_irq_level and userspace is the interrupt controller. Wire
- * the virtual timer to the vCPU's IRQ line, as a VMM would: a vCPU in WFI with
- * its timer fired (level already reported) is only runnable with its line up.
- * The guest keeps IRQs masked: the line only ends WFI.
- */
-static void sync_irq_line(struct vcpu_ctx *c)
-{
-	bool level = c->vcpu->run->s.regs.device_irq_level & KVM_ARM_DEV_EL1_VTIMER;
-	struct kvm_irq_level irq = {
-		.irq = KVM_ARM_IRQ_TYPE_CPU << KVM_ARM_IRQ_TYPE_SHIFT |
-		       c->vcpu->id << KVM_ARM_IRQ_VCPU_SHIFT | KVM_ARM_IRQ_CPU_IRQ,
-		.level = level,
-	};
-
-	if (level == c->irq_line)
-		return;
-	vm_ioctl(c->vm, KVM_IRQ_LINE, &irq);
-	c->irq_line = level;
 }
 
 static void *vcpu_thread(void *arg)
@@ -556,7 +511,8 @@ static void *vcpu_thread(void *arg)
 		c->runs++;
 		check_user_regs(c, &own, &before, "before KVM_RUN");
 		check_user_regs(c, &own, &after, "after KVM_RUN");
-		sync_irq_line(c);
+		/* No in-kernel irqchip; the guest keeps IRQs masked: the line only ends WFI. */
+		vhe_rs_sync_vtimer_line(c->vm, c->vcpu, &c->irq_line);
 		if (ret == -EINTR) {	/* the timer's level changed, no irqchip: run on */
 			TEST_ASSERT(run->exit_reason == KVM_EXIT_INTR, "EINTR, exit %s",
 				    exit_reason_str(run->exit_reason));
@@ -671,8 +627,8 @@ static void report(int first, int n, uint64_t rounds)
 		printf("sysreg_state_test: VM %d vCPU %u%s: %lu KVM_RUNs, %lu exits (%lu wfi), "
 		       "%lu to userspace, %lu EINTR, %lu registers set by the host; probes: "
 		       "%lu exits for %d UNDEFs, %lu for %d ID reads%s%s\n", c->vm_nr, c->vcpu->id,
-		       c->cpu >= 0 ? " (pinned)" : "", c->runs, vcpu_stat(c->vcpu, "exits"),
-		       vcpu_stat(c->vcpu, "wfi_exit_stat"), c->user_exits, c->intr, c->sets,
+		       c->cpu >= 0 ? " (pinned)" : "", c->runs, vhe_rs_vcpu_stat(c->vcpu, "exits"),
+		       vhe_rs_vcpu_stat(c->vcpu, "wfi_exit_stat"), c->user_exits, c->intr, c->sets,
 		       c->probe_exits[0], PROBE_N, c->probe_exits[1], PROBE_N,
 		       held[0] ? "; not all bits held (RES0/RAZ/WI here):" : "", held);
 		if (pmuserenr_readable)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -186,6 +187,52 @@ static inline bool vhe_rs_guest_runs_on(struct kvm_vcpu *vcpu, uint64_t mmio_gpa
 			  exit_reason_str(vcpu->run->exit_reason));
 	}
 	return false;
+}
+
+/* KVM's counter @name of @vcpu (its binary stats): the test fails without it. */
+static inline uint64_t vhe_rs_vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
+{
+	struct kvm_stats_header h;
+	struct kvm_stats_desc *descs, *d;
+	int fd = vcpu_get_stats_fd(vcpu);
+	uint64_t v = 0;
+	bool found = false;
+
+	read_stats_header(fd, &h);
+	descs = read_stats_descriptors(fd, &h);
+	for (uint32_t i = 0; i < h.num_desc && !found; i++) {
+		d = get_stats_descriptor(descs, i, &h);
+		if (!strcmp(d->name, name)) {
+			read_stat_data(fd, &h, d, &v, 1);
+			found = true;
+		}
+	}
+	free(descs);
+	close(fd);
+	TEST_ASSERT(found, "no vCPU stat %s", name);
+	return v;
+}
+
+/*
+ * For VMs without an in-kernel irqchip: KVM reports the guest's timer output in
+ * run->s.regs.device_irq_level and userspace is the interrupt controller. Wire
+ * the virtual timer to @vcpu's IRQ line, as a VMM would: a vCPU in WFI with its
+ * timer fired (level already reported) is only runnable with its line up.
+ * @line: the level last set (false at first).
+ */
+static inline void vhe_rs_sync_vtimer_line(struct kvm_vm *vm, struct kvm_vcpu *vcpu, bool *line)
+{
+	bool level = vcpu->run->s.regs.device_irq_level & KVM_ARM_DEV_EL1_VTIMER;
+	struct kvm_irq_level irq = {
+		.irq = KVM_ARM_IRQ_TYPE_CPU << KVM_ARM_IRQ_TYPE_SHIFT |
+		       vcpu->id << KVM_ARM_IRQ_VCPU_SHIFT | KVM_ARM_IRQ_CPU_IRQ,
+		.level = level,
+	};
+
+	if (level == *line)
+		return;
+	vm_ioctl(vm, KVM_IRQ_LINE, &irq);
+	*line = level;
 }
 
 #endif

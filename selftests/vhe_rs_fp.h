@@ -5,6 +5,8 @@
  * code in between). LOAD_FPREGS(base)/STORE_FPREGS(base) take the asm operand
  * of a struct fpregs pointer; STORE_FPREGS's first instruction is an FP/SIMD
  * one (stp q0, q1), the lazy FP trap's trigger after an exit. Both use x9.
+ * Their offsets hold for any struct that starts as struct fpregs does (V0-V31,
+ * then FPSR at 512 and FPCR at 520).
  */
 #ifndef SELFTEST_VHE_RS_FP_H
 #define SELFTEST_VHE_RS_FP_H
@@ -15,6 +17,20 @@ struct fpregs {
 	__uint128_t v[32];
 	uint64_t fpsr, fpcr;
 };
+
+/*
+ * Values owned by @tag: a byte pattern with the tag in it (V0's upper half is
+ * the tag itself); cumulative exception flags (IOC..IXC, IDC) in FPSR, and
+ * FPCR's RMode.
+ */
+static inline void fpregs_fill(struct fpregs *r, uint64_t tag)
+{
+	for (int i = 0; i < 32; i++)
+		r->v[i] = ((__uint128_t)(tag ^ (0x1111111111111111ULL * i)) << 64) |
+			  (tag * 0x9e3779b97f4a7c15ULL + i);
+	r->fpsr = (tag & 1) ? 0x9f : 0x11;
+	r->fpcr = (tag & 2) ? (3ULL << 22) : (1ULL << 22);	/* RMode */
+}
 
 #define LOAD_FPREGS(base)						\
 	"ldp q0, q1, [" base ", #0]\n ldp q2, q3, [" base ", #32]\n"	\
@@ -40,11 +56,14 @@ struct fpregs {
 	"mrs x9, fpsr\n str x9, [" base ", #512]\n"			\
 	"mrs x9, fpcr\n str x9, [" base ", #520]\n"
 
-/* The clobbers of LOAD_FPREGS/STORE_FPREGS (a test adds its own after them). */
-#define FP_REG_CLOBBERS							\
+/* V0-V31 as asm clobbers. */
+#define FP_VREG_CLOBBERS						\
 	"v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10",	\
 	"v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",	\
 	"v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30",	\
-	"v31", "x9", "memory"
+	"v31"
+
+/* The clobbers of LOAD_FPREGS/STORE_FPREGS (a test adds its own after them). */
+#define FP_REG_CLOBBERS	FP_VREG_CLOBBERS, "x9", "memory"
 
 #endif
