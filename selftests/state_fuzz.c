@@ -27,7 +27,9 @@
  *    hardware breakpoint taken in the guest's own vector, an UNDEF KVM injects
  *    (PMSELR_EL0 without a PMU), or a long spin (host interrupts, preemption).
  *    The first FP/SIMD or SVE instruction after the exit is the store of the
- *    registers (the lazy FP trap).
+ *    registers (the lazy FP trap). The exits the kernel or EL2 deals with
+ *    itself (hvc, the vGIC read, the ID register read) are taken 1 to
+ *    MAX_REPEAT times in a row before the check.
  *
  * After every exit the guest reads everything back and compares it with what it
  * set (and what the VMM set meanwhile); a mismatch goes to the VMM as a ucall
@@ -94,6 +96,7 @@
 #define FZ_IRQ_PRIO	0x80		/* its and the timer's priority; PMR values are above */
 #define BRK_IMM		0x5f		/* brk #BRK_IMM, handled in the guest */
 #define SPIN_LOOPS	20000
+#define MAX_REPEAT	16		/* times a round takes a repeatable exit */
 #define FORCE_USER_EXIT	8		/* a round exits to userspace at least this often */
 #define MAX_REPORTS	64		/* mismatches a guest reports (it counts them all) */
 #define DIGEST_ROUNDS	64		/* rounds whose choices make the digest */
@@ -518,7 +521,7 @@ static const char *const variant_name[NR_VARIANTS] = { "fp", "sve", "sve+q-first
 struct stub_args {
 	uint64_t fid, mmio_w, mmio_r, tag, gicd, ticks, sgi1r, scratch;
 	uint64_t late, dbgval, mdscr_on, bcr_on, spin, new_zcr_on, new_zcr, sp0;
-	uint64_t sp1, res;
+	uint64_t sp1, res, repeat;
 };
 
 #define SA_FID		0
@@ -539,9 +542,11 @@ struct stub_args {
 #define SA_SP0		120
 #define SA_SP1		128
 #define SA_RES		136
+#define SA_REPEAT	144
 _Static_assert(offsetof(struct stub_args, spin) == SA_SPIN, "stub_args layout");
 _Static_assert(offsetof(struct stub_args, new_zcr) == SA_NEW_ZCR, "stub_args layout");
 _Static_assert(offsetof(struct stub_args, res) == SA_RES, "stub_args layout");
+_Static_assert(offsetof(struct stub_args, repeat) == SA_REPEAT, "stub_args layout");
 
 /*
  * One per vCPU, in the guest's memory (fz[] below); the VMM reaches it through
@@ -835,7 +840,8 @@ static void *const kind_stub[NR_KINDS] = {
 /* The exit: SP around it, x0 = the stub's arguments. */
 #define CALL_STUB								\
 	"mov x9, sp\n str x9, [x22, #" STR_(SA_SP0) "]\n"			\
-	"mov x0, x22\n blr x23\n"						\
+	"ldr x25, [x22, #" STR_(SA_REPEAT) "]\n"				\
+	"7: mov x0, x22\n blr x23\n subs x25, x25, #1\n b.hi 7b\n"		\
 	"mov x9, sp\n str x9, [x22, #" STR_(SA_SP1) "]\n"
 
 /* After the store: ZCR_EL1 written if asked, then everything stored again (got2). */
@@ -846,7 +852,7 @@ static void *const kind_stub[NR_KINDS] = {
 
 #define ROUND_CLOBBERS								\
 	"x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10",	\
-	"x11", "x12", "x13", "x14", "x15", "x16", "x17", "x30",			\
+	"x11", "x12", "x13", "x14", "x15", "x16", "x17", "x25", "x30",		\
 	"v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10",	\
 	"v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20",	\
 	"v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30",	\
@@ -978,6 +984,12 @@ static bool always_exits(int kind)
 	default:
 		return false;
 	}
+}
+
+/* Kinds the round may take several times before its check. */
+static bool repeatable(int kind)
+{
+	return kind == K_HVC || kind == K_GICD || kind == K_IDREG;
 }
 
 static bool held(struct fz_vcpu *s, int r)
@@ -1254,6 +1266,9 @@ static void guest_prepare_exit(struct fz_vcpu *s, struct rng *rng, int kind, uin
 	a->tag = lane_val(TAG_GUEST, s->owner, 63, 63, serial);
 	a->res = 0;
 	a->ticks = read_sysreg(cntfrq_el0) / (1000 + rnd_below(rng, 9000));	/* 0.1-1 ms */
+	/* Exits handled in the kernel or at EL2, taken again and again (the stub's
+	 * result the same each time): the state set before them is checked after. */
+	a->repeat = repeatable(kind) ? 1 + rnd_below(rng, MAX_REPEAT) : 1;
 	if (kind == K_DBGREG) {
 		a->dbgval = fz_gen(FZ_DBGBVR1_EL1, TAG_GUEST, s->owner, serial, rnd(rng), &s->base);
 		s->want_sys[FZ_DBGBVR1_EL1] = a->dbgval;
@@ -1346,7 +1361,7 @@ static void guest_code(uint64_t idx)
 			fz_write(FZ_FAR_EL1, s->want_sys[FZ_FAR_EL1]);
 		}
 		s->rounds_checked++;
-		s->exits_checked += always_exits(kind);
+		s->exits_checked += always_exits(kind) ? s->args.repeat : 0;
 		if (serial <= DIGEST_ROUNDS)
 			s->digest = mix64(s->digest ^ (kind | variant << 8 | s->args.new_zcr_on << 16 |
 					  s->args.new_zcr << 24 | serial << 32));
@@ -2098,8 +2113,8 @@ static void report_vcpu(struct vcpu_ctx *c)
 	for (int k = 0; k < NR_KINDS; k++)
 		snprintf(kinds + strlen(kinds), sizeof(kinds) - strlen(kinds), " %s %lu",
 			 kind_name[k], s->kinds[k]);
-	printf("state_fuzz: VM %d vCPU %d (%s): %lu rounds checked (%lu of them after an exit that "
-	       "always leaves the guest), %lu KVM_RUNs, %lu exits to "
+	printf("state_fuzz: VM %d vCPU %d (%s): %lu rounds checked, %lu exits checked (exits that "
+	       "always leave the guest, repeats counted), %lu KVM_RUNs, %lu exits to "
 	       "userspace, %lu VMM checks, %lu VMM writes, %lu migrations, %lu stage-2 drops, "
 	       "%lu/%lu memslot maps/unmaps, %lu VL changes; exits:%s\n", c->vm_nr, c->idx,
 	       s->sve ? "SVE" : "FP/SIMD", s->rounds_checked, s->exits_checked, c->runs, c->user_exits, c->vmm_checks,
