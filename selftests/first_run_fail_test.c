@@ -3,9 +3,9 @@
  * first_run_fail_test: a vCPU whose first KVM_RUN failed can be reset after a
  * vGIC was created, and then runs with its timer wired to that vGIC.
  *
- * The regression test of arch/arm64/patches/0001-KVM-arm64-Don-t-leave-the-
- * timer-enabled-when-a-vcpu-s.patch ("KVM: arm64: Don't leave the timer
- * enabled when a vcpu's first run fails"), a host crash that ioctl_fuzz found
+ * The regression test of arch/arm64/patches/0001-KVM-arm64-Check-the-PMU-
+ * before-a-vcpu-s-first-run-chang.patch ("KVM: arm64: Check the PMU before a
+ * vcpu's first run changes anything"), a host crash that ioctl_fuzz found
  * (seed 7; Documentation/stress.rst, "Found"). In upstream KVM 6.12.117, the
  * first KVM_RUN of a vCPU with KVM_ARM_VCPU_PMU_V3 whose PMU was never
  * initialised fails with EINVAL in kvm_arch_vcpu_run_pid_change()
@@ -13,13 +13,15 @@
  * before vcpu->pid is set: the vCPU has not "run once", so a vGICv3 can still
  * be created, and the next KVM_ARM_VCPU_INIT resets an enabled timer on an
  * in-kernel irqchip that is not initialised: WARN at arch_timer.c:459, then a
- * NULL dereference in kvm_vgic_reset_mapped_irq(). The patch checks the PMU
- * before it enables the timer.
+ * NULL dereference in kvm_vgic_reset_mapped_irq(). The failed run also
+ * finalised the VM's ID registers without an irqchip (ID_AA64PFR0_EL1.GIC
+ * cleared, which a vGIC created later does not bring back: the guest's GICv3
+ * system registers UNDEF). The patch checks the PMU before either.
  *
  * Steps (each asserted, naming the step):
  *  a. a VM without an irqchip, one vCPU with KVM_ARM_VCPU_PMU_V3 (skipped
  *     without KVM_CAP_ARM_PMU_V3), its PMU never initialised;
- *  b. KVM_RUN fails with EINVAL;
+ *  b. KVM_RUN fails with EINVAL, and ID_AA64PFR0_EL1 is what it was at a.;
  *  c. KVM_CREATE_DEVICE of a vGICv3 succeeds (the vCPU has not run once), its
  *     distributor and redistributor addresses are set;
  *  d. KVM_ARM_VCPU_INIT again with the same features returns 0 (where the
@@ -28,8 +30,7 @@
  *     initialised; the guest enables its GIC, arms its virtual timer a few
  *     milliseconds ahead and waits in WFI for the timer's interrupt, which its
  *     IRQ handler counts: the timer was wired to the vGIC on this first
- *     successful run. Before it, ID_AA64PFR0_EL1.GIC is put back if the
- *     failed run cleared it (patch 0001 leaves that: see main(), step e).
+ *     successful run.
  *
  * The VM test runner fails a test that makes a kernel splat; the W taint check
  * says which step made it.
@@ -168,7 +169,13 @@ int main(int argc, char *argv[])
 	TEST_ASSERT(ret == -1 && err == EINVAL,
 		    "b. first KVM_RUN, PMU not initialised: returned %d, errno %d (%s); "
 		    "expected -1, errno EINVAL", ret, err, strerror(err));
-	say("b. first KVM_RUN: EINVAL");
+	vcpu_get_reg(vcpu, KVM_ARM64_SYS_REG(SYS_ID_AA64PFR0_EL1), &pfr0);
+	TEST_ASSERT(pfr0 == pfr0_a,
+		    "b. ID_AA64PFR0_EL1 after the failed first run: %#lx, %#lx before "
+		    "(GIC field %lu, was %lu): the failed run changed the VM", pfr0, pfr0_a,
+		    FIELD_GET(ID_AA64PFR0_EL1_GIC_MASK, pfr0),
+		    FIELD_GET(ID_AA64PFR0_EL1_GIC_MASK, pfr0_a));
+	say("b. first KVM_RUN: EINVAL; ID_AA64PFR0_EL1 unchanged");
 
 	/* c. A vGICv3 can still be created: the vCPU has not run once. */
 	ret = ioctl(vm->fd, KVM_CREATE_DEVICE, &cd);
@@ -201,23 +208,7 @@ int main(int argc, char *argv[])
 	say("d. KVM_ARM_VCPU_INIT again: 0, no new W taint");
 	vcpu_setup_again(vcpu, &init, sp);
 
-	/*
-	 * e. Runnable: vGIC initialised, PMU interrupt and PMU initialised.
-	 * The failed first run also finalised the VM's ID registers
-	 * (kvm_finalize_sys_regs(), before the PMU check) while it had no
-	 * irqchip: ID_AA64PFR0_EL1.GIC was cleared, and a vGIC created since
-	 * does not bring it back, so the guest's GICv3 system registers would
-	 * UNDEF (vcpu_set_ich_hcr() traps them all). Patch 0001 leaves that as
-	 * it was; the field is still writable (the VM has not run once): put
-	 * back, and said so.
-	 */
-	vcpu_get_reg(vcpu, KVM_ARM64_SYS_REG(SYS_ID_AA64PFR0_EL1), &pfr0);
-	if (!FIELD_GET(ID_AA64PFR0_EL1_GIC_MASK, pfr0)) {
-		say("e. ID_AA64PFR0_EL1 %#lx at a., %#lx now: %s; set to IMP", pfr0_a, pfr0,
-		    "GIC hidden by the failed first run");
-		pfr0 |= FIELD_PREP(ID_AA64PFR0_EL1_GIC_MASK, ID_AA64PFR0_EL1_GIC_IMP);
-		vcpu_set_reg(vcpu, KVM_ARM64_SYS_REG(SYS_ID_AA64PFR0_EL1), pfr0);
-	}
+	/* e. Runnable: vGIC initialised, PMU interrupt and PMU initialised. */
 	kvm_device_attr_set(gic, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
 	vcpu_device_attr_set(vcpu, KVM_ARM_VCPU_PMU_V3_CTRL, KVM_ARM_VCPU_PMU_V3_IRQ, &irq);
 	vcpu_device_attr_set(vcpu, KVM_ARM_VCPU_PMU_V3_CTRL, KVM_ARM_VCPU_PMU_V3_INIT, NULL);

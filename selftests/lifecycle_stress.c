@@ -882,7 +882,8 @@ static void churn_add(bool rust, const char *role)
 static void cycle(int n, bool last)
 {
 	double t0 = now();
-	long load, put, vr, vcd, vd, sched;
+	long load, put, vr, vcd, vd, sched, bugs;
+	char bug[64];
 	uint64_t order;
 
 	memset(&lt, 0, sizeof(lt));
@@ -958,6 +959,9 @@ static void cycle(int n, bool last)
 		vd = stat_of("vm_destroyed");
 		if (load != put)
 			mismatch("cycle %d: vcpu_load %ld, vcpu_put %ld with no VM on Rust", n, load, put);
+		bugs = vhe_rs_bug_stats(bug);
+		if (bugs)
+			mismatch("cycle %d: %ld in the bug_ counters (%s first)", n, bugs, bug);
 		if (vr != lt.vm_rust || vcd != lt.vm_c_disabled || vd != lt.vm_destroyed)
 			mismatch("cycle %d: vm_rust %ld vm_c_disabled %ld vm_destroyed %ld, expected "
 				 "%ld %ld %ld", n, vr, vcd, vd, lt.vm_rust, lt.vm_c_disabled,

@@ -66,6 +66,32 @@ static inline long vhe_rs_stat(const char *name)
 	return ret;
 }
 
+/*
+ * The sum of the bug_* counters of debugfs vhe_rs/stats (what the module found
+ * wrong in KVM or in itself; those of the run path are counted only), the
+ * first of them above 0 in @first (at most 64 bytes), or -1 without the module.
+ */
+static inline long vhe_rs_bug_stats(char *first)
+{
+	char key[64];
+	long val, sum = 0;
+	FILE *f = fopen(VHE_RS_STATS, "r");
+
+	if (!f)
+		return -1;
+	if (first)
+		first[0] = 0;
+	while (fscanf(f, "%63s %ld", key, &val) == 2) {
+		if (strncmp(key, "bug_", 4) || !val)
+			continue;
+		if (first && !sum)
+			strcpy(first, key);
+		sum += val;
+	}
+	fclose(f);
+	return sum;
+}
+
 /* Counts between two points of a test. */
 struct vhe_rs_snap {
 	long vm_rust, load_fp, put_fp;

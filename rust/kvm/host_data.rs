@@ -91,6 +91,13 @@ impl HostData {
         unsafe { (*self.as_ptr()).host_debug_state.mdcr_el2 = val }
     }
 
+    /// Whether `host_ctxt->__hyp_running_vcpu` is `vcpu` (what `vcpu_load` set).
+    #[inline(always)]
+    pub(crate) fn running_vcpu_is(&self, vcpu: &Vcpu) -> bool {
+        // SAFETY: this CPU's instance (type invariant).
+        core::ptr::eq(unsafe { (*self.as_ptr()).host_ctxt.__hyp_running_vcpu }, vcpu.as_ptr())
+    }
+
     /// Sets `host_ctxt->__hyp_running_vcpu` to `vcpu`, or NULL.
     pub(crate) fn set_running_vcpu(&self, vcpu: Option<&Vcpu>) {
         let p = vcpu.map_or(core::ptr::null_mut(), Vcpu::as_ptr);

@@ -494,6 +494,17 @@ pub(crate) fn vcpu_run(vcpu: &Vcpu) -> c_int {
     let mut c = unsafe { Step::for_run(vcpu) };
     // SAFETY: a step is running, which owns the registers it moves.
     let mut regs = unsafe { Cpu::current() };
+    // `__guest_exit` finds the vCPU through `host_ctxt->__hyp_running_vcpu`,
+    // which `vcpu_load` set (`kvm_vcpu_load_vhe()` in the C, since 6.8; before,
+    // `__kvm_vcpu_run_vhe()` set it at every run). If it is not this vCPU, an
+    // exit would save the guest's registers through another vCPU's pointer, or
+    // fault at EL2 on NULL and loop there (`__guest_exit_panic` falls through
+    // into `__guest_exit` while `kvm_hyp_ctxt` has a running vCPU): set it as
+    // the C used to, and count it, a bug (the run path cannot WARN).
+    if !c.host().running_vcpu_is(vcpu) {
+        c.count(Stat::RunNotLoaded);
+        c.host().set_running_vcpu(Some(vcpu));
+    }
     let exit = run::run(&mut c, &mut regs);
 
     // Every run counted once, by how it ended (debugfs adds them up into

@@ -44,10 +44,14 @@ class Plan(unittest.TestCase):
             with open(p) as f:
                 steps = parse_plan(f.read(), p)
         names = [(s.pass_, s.name) for s in steps if s.kind == "TEST"]
-        self.assertEqual(names, [("c", "state_fuzz"), ("c", "ioctl_fuzz"), ("c", "ioctl-digest"),
-                                 ("rust", "state_fuzz"), ("rust", "ioctl_fuzz"),
+        self.assertEqual(names, [("c", "state_fuzz"), ("c", "ioctl_fuzz"), ("c", "found-1"),
+                                 ("c", "ioctl-digest"),
+                                 ("rust", "state_fuzz"), ("rust", "ioctl_fuzz"), ("rust", "found-1"),
                                  ("rust", "ioctl-digest"), ("rust", "lifecycle")])
         cmds = {(s.pass_, s.name): s.arg for s in steps if s.kind == "TEST"}
+        # The sequence that found the KVM bug of patch 0001, in both passes.
+        self.assertEqual(cmds[("c", "found-1")], "/opt/vhe-rs/ioctl_fuzz -u -a -s 7 -n 2000")
+        self.assertEqual(cmds[("c", "found-1")], cmds[("rust", "found-1")])
         # The duration is shared out, the seed passed on, the same for both.
         self.assertIn("-s 7 -d 720", cmds[("c", "state_fuzz")])
         self.assertEqual(cmds[("c", "state_fuzz")], cmds[("rust", "state_fuzz")])

@@ -217,8 +217,11 @@ class PlanWriter:
         return self.sh("insmod", 60, cmd).require_log("module-loaded", "vhe_rs: loaded")
 
     def unload_module(self):
-        """Its statistics, then rmmod, which must log its line."""
-        return (self.sh("stats", 10, "cat /sys/kernel/debug/vhe_rs/stats /sys/kernel/debug/vhe_rs/exits")
+        """Its statistics (no `bug_` counter above 0: what the module found
+        wrong in KVM or in itself, counted where it cannot WARN), then rmmod,
+        which must log its line."""
+        return (self.sh("stats", 10, "cat /sys/kernel/debug/vhe_rs/stats /sys/kernel/debug/vhe_rs/exits; "
+                        "! grep -E '^bug_[a-z0-9_]+ [1-9]' /sys/kernel/debug/vhe_rs/stats")
                 .sh("rmmod", 60, "rmmod vhe_rs")
                 .require_log("module-unloaded", "vhe_rs: unloaded"))
 

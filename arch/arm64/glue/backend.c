@@ -146,6 +146,7 @@ static const char * const stat_names[VHE_RS_NR_STATS] = {
 	[VHE_RS_STAT_DEBUG_VMM_HW]	= "debug_vmm_hw",
 	[VHE_RS_STAT_DEBUG_OS_LOCK]	= "debug_os_lock",
 	[VHE_RS_STAT_RUN_FP_ILLEGAL]	= "bug_run_fp_illegal_transition",
+	[VHE_RS_STAT_RUN_NOT_LOADED]	= "bug_run_vcpu_not_loaded",
 	[VHE_RS_STAT_FP_ILLEGAL]	= "bug_fp_illegal_transition",
 	[VHE_RS_STAT_BAD_SLOT]		= "bug_context_slot_out_of_bounds",
 	[VHE_RS_STAT_CTXSYNC_IRQS_ON]	= "bug_ctxsync_fp_irqs_on",

@@ -92,6 +92,7 @@ enum vhe_rs_stat {
 	VHE_RS_STAT_DEBUG_OS_LOCK,
 	/* Found in the run path, which cannot WARN: counted only (see debugfs). */
 	VHE_RS_STAT_RUN_FP_ILLEGAL,
+	VHE_RS_STAT_RUN_NOT_LOADED,
 	/* Reported with a WARN (once each) too: a bug in KVM or in the backend. */
 	VHE_RS_STAT_FP_ILLEGAL,
 	VHE_RS_STAT_BAD_SLOT,
