@@ -95,7 +95,8 @@ impl HostData {
     #[inline(always)]
     pub(crate) fn running_vcpu_is(&self, vcpu: &Vcpu) -> bool {
         // SAFETY: this CPU's instance (type invariant).
-        core::ptr::eq(unsafe { (*self.as_ptr()).host_ctxt.__hyp_running_vcpu }, vcpu.as_ptr())
+        let running = unsafe { (*self.as_ptr()).host_ctxt.__hyp_running_vcpu };
+        core::ptr::eq(running, vcpu.as_ptr())
     }
 
     /// Sets `host_ctxt->__hyp_running_vcpu` to `vcpu`, or NULL.
