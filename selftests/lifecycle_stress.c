@@ -649,6 +649,12 @@ static void rmmod_refused(const char *why)
 
 static void rmmod_ok(const char *why)
 {
+	char bug[64];
+	long bugs = vhe_rs_bug_stats(bug);
+
+	/* The counters go with the module: whatever ran since its load is checked here. */
+	if (bugs > 0)
+		mismatch("rmmod %s: %ld in the bug_ counters (%s first)", why, bugs, bug);
 	errno = 0;
 	TEST_ASSERT(!syscall(__NR_delete_module, "vhe_rs", O_NONBLOCK),
 		    "rmmod %s: errno %d (%s)", why, errno, strerror(errno));
@@ -960,7 +966,9 @@ static void cycle(int n, bool last)
 		if (load != put)
 			mismatch("cycle %d: vcpu_load %ld, vcpu_put %ld with no VM on Rust", n, load, put);
 		bugs = vhe_rs_bug_stats(bug);
-		if (bugs)
+		if (bugs < 0)
+			mismatch("cycle %d: no vhe_rs/stats with the module loaded", n);
+		else if (bugs)
 			mismatch("cycle %d: %ld in the bug_ counters (%s first)", n, bugs, bug);
 		if (vr != lt.vm_rust || vcd != lt.vm_c_disabled || vd != lt.vm_destroyed)
 			mismatch("cycle %d: vm_rust %ld vm_c_disabled %ld vm_destroyed %ld, expected "

@@ -46,8 +46,13 @@ static struct kvm_vm *run_vm(void)
 	return vm;
 }
 
+/* rmmod; the module's bug_ counters (gone with it) must be 0 first. */
 static int unload(void)
 {
+	char bug[64];
+	long bugs = vhe_rs_bug_stats(bug);
+
+	TEST_ASSERT(bugs <= 0, "before rmmod: %ld in vhe_rs's bug_ counters (%s first)", bugs, bug);
 	return syscall(__NR_delete_module, "vhe_rs", O_NONBLOCK);
 }
 

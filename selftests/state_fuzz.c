@@ -1266,8 +1266,8 @@ static void guest_prepare_exit(struct fz_vcpu *s, struct rng *rng, int kind, uin
 	a->tag = lane_val(TAG_GUEST, s->owner, 63, 63, serial);
 	a->res = 0;
 	a->ticks = read_sysreg(cntfrq_el0) / (1000 + rnd_below(rng, 9000));	/* 0.1-1 ms */
-	/* Exits handled in the kernel or at EL2, taken again and again (the stub's
-	 * result the same each time): the state set before them is checked after. */
+	/* Exits handled in the kernel or at EL2, taken again and again (the last
+	 * one's result checked): the state set before them is checked after. */
 	a->repeat = repeatable(kind) ? 1 + rnd_below(rng, MAX_REPEAT) : 1;
 	if (kind == K_DBGREG) {
 		a->dbgval = fz_gen(FZ_DBGBVR1_EL1, TAG_GUEST, s->owner, serial, rnd(rng), &s->base);

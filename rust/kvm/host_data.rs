@@ -100,6 +100,7 @@ impl HostData {
     }
 
     /// Sets `host_ctxt->__hyp_running_vcpu` to `vcpu`, or NULL.
+    #[inline(always)]
     pub(crate) fn set_running_vcpu(&self, vcpu: Option<&Vcpu>) {
         let p = vcpu.map_or(core::ptr::null_mut(), Vcpu::as_ptr);
         // SAFETY: this CPU's instance (type invariant).

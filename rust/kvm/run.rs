@@ -495,15 +495,18 @@ pub(crate) fn vcpu_run(vcpu: &Vcpu) -> c_int {
     // SAFETY: a step is running, which owns the registers it moves.
     let mut regs = unsafe { Cpu::current() };
     // `__guest_exit` finds the vCPU through `host_ctxt->__hyp_running_vcpu`,
-    // which `vcpu_load` set (`kvm_vcpu_load_vhe()` in the C, since 6.8; before,
-    // `__kvm_vcpu_run_vhe()` set it at every run). If it is not this vCPU, an
+    // which `vcpu_load` set (`kvm_vcpu_load_vhe()` in the C, since 6.8). If it
+    // is not this vCPU, this CPU was not loaded with it: its EL1 registers,
+    // stage 2 and load-time traps may be another VM's or the host's, and an
     // exit would save the guest's registers through another vCPU's pointer, or
     // fault at EL2 on NULL and loop there (`__guest_exit_panic` falls through
-    // into `__guest_exit` while `kvm_hyp_ctxt` has a running vCPU): set it as
-    // the C used to, and count it, a bug (the run path cannot WARN).
+    // into `__guest_exit` while `kvm_hyp_ctxt` has a running vCPU). Do not
+    // enter: answer as for an illegal exception return, which `handle_exit()`
+    // turns into `KVM_EXIT_FAIL_ENTRY` and -EINVAL for the VMM, and count it,
+    // a bug (the run path cannot WARN).
     if !c.host().running_vcpu_is(vcpu) {
         c.count(Stat::RunNotLoaded);
-        c.host().set_running_vcpu(Some(vcpu));
+        return ExitCode::IL.raw() as c_int;
     }
     let exit = run::run(&mut c, &mut regs);
 

@@ -70,6 +70,21 @@ class WriterTest(unittest.TestCase):
         self.assertEqual([s.name for s in steps], ["insmod", "module-loaded", "stats", "rmmod", "module-unloaded"])
         self.assertEqual(steps[0].arg, f"insmod {MODULE}")
 
+    def test_stats_step_fails_on_a_bug_counter(self):
+        """The stats step, run with sh on fake debugfs files: any bug_ line above 0 fails it."""
+        steps = parse_plan(PlanWriter().pass_("p").unload_module().text())
+        cmd = next(s.arg for s in steps if s.name == "stats")
+        cases = {"vcpu_load 5\nbug_x 0\nbug_run_y 0\n": 0, "vcpu_load 5\nbug_x 3\n": 1,
+                 "bug_run_vcpu_not_loaded 10\n": 1, "bug_x 0\nvcpu_put 7\n": 0}
+        for stats, want in cases.items():
+            with self.subTest(stats=stats), tempfile.TemporaryDirectory() as d:
+                for name, text in (("stats", stats), ("exits", "0x16 1 0\n")):
+                    with open(os.path.join(d, name), "w") as f:
+                        f.write(text)
+                r = subprocess.run(["sh", "-c", cmd.replace("/sys/kernel/debug/vhe_rs/", d + "/")],
+                                   capture_output=True, text=True)
+                self.assertEqual(r.returncode != 0, bool(want), r.stdout + r.stderr)
+
 
 class MkplanTest(unittest.TestCase):
     """What tools/mkplan.py writes parses back as make check's plan."""

@@ -126,6 +126,8 @@ class Table(unittest.TestCase):
             os.makedirs(os.path.join(d, "vm"))
             for p, x in (("c", 100), ("rust", 200)):
                 self.write(d, f"{p}__state_fuzz.log",
+                           f"state_fuzz: VM 0 vCPU 0 (FP/SIMD): {x // 10} rounds checked, 9 exits\n"
+                           f"state_fuzz: VM 1 vCPU 1 (SVE): {x // 20} rounds checked, 9 exits\n"
                            f"STRESS state_fuzz backend=X seed=7 seconds=9 vms=2 vcpus=2 "
                            f"exits_checked={x} vmm_checks=5 migrations=3 mismatches=0\n")
                 self.write(d, f"{p}__ioctl_fuzz.log",
@@ -142,6 +144,7 @@ class Table(unittest.TestCase):
             per, md = stress.table(d, results)
         self.assertEqual(per["c"]["exits_checked"], 100)
         self.assertEqual(per["rust"]["exits_checked"], 200)
+        self.assertEqual((per["c"]["rounds_checked"], per["rust"]["rounds_checked"]), (15, 30))
         self.assertEqual(per["rust"]["ioctls"], 2000 + stress.DIGEST_IOCTLS)
         self.assertEqual(per["rust"]["module_cycles"], 12)
         self.assertEqual(per["rust"]["vms"], 2 + 4 + 30 + 10)
