@@ -54,7 +54,6 @@
 #define PMU_IRQ		23	/* a PPI */
 #define NR_IRQS		64
 #define TIMER_MS	2	/* how far ahead the guest arms its timer */
-#define TAINT_WARN	BIT(9)	/* 'W' in /proc/sys/kernel/tainted */
 
 /* Guest and host share these (sync_global_{to,from}_guest). */
 static uint32_t vtimer_irq;
@@ -100,24 +99,10 @@ static void guest_code(void)
 
 #define say(fmt, ...) printf("first_run_fail_test: " fmt "\n", ##__VA_ARGS__)
 
-static unsigned long read_tainted(void)
-{
-	unsigned long t = 0;
-	FILE *f = fopen("/proc/sys/kernel/tainted", "r");
-
-	TEST_ASSERT(f, "open /proc/sys/kernel/tainted: %s", strerror(errno));
-	TEST_ASSERT(fscanf(f, "%lu", &t) == 1, "read /proc/sys/kernel/tainted");
-	fclose(f);
-	return t;
-}
-
 static void check_taint(const char *step, unsigned long before)
 {
-	unsigned long now = read_tainted();
-
-	TEST_ASSERT(!(now & ~before & TAINT_WARN),
-		    "%s: tainted with W (a WARN): %s %lu -> %lu, expected no new bit 9",
-		    step, "/proc/sys/kernel/tainted", before, now);
+	TEST_ASSERT(!vhe_rs_warned_since(before),
+		    "%s: tainted with W (a WARN) since %lu, expected no new bit 9", step, before);
 }
 
 /* The vCPU's register setup of the library, again after a reset. */
@@ -134,7 +119,7 @@ int main(int argc, char *argv[])
 {
 	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_ARM_VGIC_V3 };
 	struct vhe_rs_snap before = vhe_rs_snap();
-	unsigned long taint0 = read_tainted();
+	unsigned long taint0 = vhe_rs_tainted();
 	uint64_t attr, irq = PMU_IRQ, sp, pfr0_a, pfr0;
 	struct kvm_vcpu_init init;
 	struct kvm_vcpu *vcpu;
@@ -144,7 +129,7 @@ int main(int argc, char *argv[])
 
 	__TEST_REQUIRE(kvm_has_cap(KVM_CAP_ARM_PMU_V3),
 		       "KVM_CAP_ARM_PMU_V3 absent: no vCPU with a PMU on this host");
-	if (taint0 & TAINT_WARN)
+	if (taint0 & VHE_RS_TAINT_WARN)
 		say("tainted with W before the test (%lu): a new WARN cannot be told apart",
 		    taint0);
 

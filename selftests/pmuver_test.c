@@ -32,24 +32,13 @@
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
+#include "vhe_rs.h"
 
-#define TAINT_WARN	BIT(9)	/* 'W' in /proc/sys/kernel/tainted */
 #define DFR0		KVM_ARM64_SYS_REG(SYS_ID_AA64DFR0_EL1)
 
 static void guest_code(void)
 {
 	GUEST_DONE();
-}
-
-static unsigned long read_tainted(void)
-{
-	unsigned long t = 0;
-	FILE *f = fopen("/proc/sys/kernel/tainted", "r");
-
-	TEST_ASSERT(f, "open /proc/sys/kernel/tainted: %s", strerror(errno));
-	TEST_ASSERT(fscanf(f, "%lu", &t) == 1, "read /proc/sys/kernel/tainted");
-	fclose(f);
-	return t;
 }
 
 /* Sets PMUVer to @v on a new VM; returns 0 or the errno; the value read back in @got. */
@@ -59,7 +48,7 @@ static int try_pmuver(bool pmu, uint64_t v, uint64_t *dflt, uint64_t *got)
 	struct kvm_one_reg reg;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
-	unsigned long taint0 = read_tainted();
+	unsigned long taint0 = vhe_rs_tainted();
 	uint64_t val;
 	int ret, err;
 
@@ -83,7 +72,7 @@ static int try_pmuver(bool pmu, uint64_t v, uint64_t *dflt, uint64_t *got)
 	ret = ioctl(vcpu->fd, KVM_ARM_VCPU_INIT, &init);
 	TEST_ASSERT(!ret, "%s vCPU, PMUVer %lu: KVM_ARM_VCPU_INIT again: errno %d (%s)",
 		    pmu ? "PMU" : "no-PMU", v, errno, strerror(errno));
-	TEST_ASSERT(!(read_tainted() & ~taint0 & TAINT_WARN),
+	TEST_ASSERT(!(vhe_rs_warned_since(taint0)),
 		    "%s vCPU, PMUVer %lu: the kernel warned (tainted W)", pmu ? "PMU" : "no-PMU", v);
 	kvm_vm_free(vm);
 	return err;

@@ -15,6 +15,27 @@
 #include <unistd.h>
 
 #define VHE_RS_STATS "/sys/kernel/debug/vhe_rs/stats"
+#define VHE_RS_TAINT_WARN	(1UL << 9)	/* 'W' in /proc/sys/kernel/tainted: a WARN */
+
+/* /proc/sys/kernel/tainted, or 0 if it cannot be read. */
+static inline unsigned long vhe_rs_tainted(void)
+{
+	unsigned long t = 0;
+	FILE *f = fopen("/proc/sys/kernel/tainted", "r");
+
+	if (f) {
+		if (fscanf(f, "%lu", &t) != 1)
+			t = 0;
+		fclose(f);
+	}
+	return t;
+}
+
+/* Whether the kernel warned (taint W) since @before, a vhe_rs_tainted() value. */
+static inline bool vhe_rs_warned_since(unsigned long before)
+{
+	return vhe_rs_tainted() & ~before & VHE_RS_TAINT_WARN;
+}
 
 static inline bool vhe_rs_loaded(void)
 {
