@@ -963,8 +963,10 @@ static void cycle(int n, bool last)
 		vr = stat_of("vm_rust");
 		vcd = stat_of("vm_c_disabled");
 		vd = stat_of("vm_destroyed");
-		if (load != put)
+		if (load != put) {
 			mismatch("cycle %d: vcpu_load %ld, vcpu_put %ld with no VM on Rust", n, load, put);
+			vhe_rs_dump_stats(stderr, "lifecycle_stress:   ");
+		}
 		bugs = vhe_rs_bug_stats(bug);
 		if (bugs < 0)
 			mismatch("cycle %d: no vhe_rs/stats with the module loaded", n);

@@ -113,6 +113,19 @@ static inline long vhe_rs_bug_stats(char *first)
 	return sum;
 }
 
+/* Copies debugfs vhe_rs/stats to @out, each line prefixed with @prefix (a diagnosis). */
+static inline void vhe_rs_dump_stats(FILE *out, const char *prefix)
+{
+	char line[128];
+	FILE *f = fopen(VHE_RS_STATS, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		fprintf(out, "%s%s", prefix, line);
+	fclose(f);
+}
+
 /* Counts between two points of a test. */
 struct vhe_rs_snap {
 	long vm_rust, load_fp, put_fp;

@@ -221,10 +221,17 @@ steps! {
         debug_state::clear_debug(&mut ctx(vcpu));
     }
 
-    /// `vcpu_load` (`kvm_vcpu_load_vhe()`), preemption disabled.
+    /// `vcpu_load` (`kvm_vcpu_load_vhe()`), preemption disabled. KVM puts a
+    /// vCPU before it loads another on the CPU, and a load and its put reach
+    /// the same backend (the hook records it per vCPU): a load over one of
+    /// this module's that was never put is a bug, counted (not WARNed: the
+    /// scheduler calls this with its runqueue locked, where nothing may print).
     vcpu VcpuLoad(vcpu) {
         let mut c = load_ctx(vcpu);
         c.count(Stat::VcpuLoad);
+        if c.loaded_here() {
+            c.count(Stat::LoadLoaded);
+        }
         let mut regs = cpu(&c);
         #[cfg(vhe_rs_break_restore)]
         let left = crate::arch::RegAccess::read::<crate::arch::TPIDR_EL1::Reg>(&mut regs);
@@ -234,10 +241,15 @@ steps! {
         c.record_loaded();
     }
 
-    /// `vcpu_put` (`kvm_vcpu_put_vhe()`), preemption disabled.
+    /// `vcpu_put` (`kvm_vcpu_put_vhe()`), preemption disabled. A put with no
+    /// vCPU loaded by this module on the CPU (its load was the C's, or was
+    /// put already) is a bug, counted as in `VcpuLoad`.
     vcpu VcpuPut(vcpu) {
         let mut c = put_ctx(vcpu);
         c.count(Stat::VcpuPut);
+        if !c.loaded_here() {
+            c.count(Stat::PutNotLoaded);
+        }
         let mut regs = cpu(&c);
         loadput::put(&mut c, &mut regs);
         c.forget_loaded();

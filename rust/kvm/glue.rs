@@ -90,6 +90,8 @@ c_enum! {
         DebugOsLock = VHE_RS_STAT_DEBUG_OS_LOCK,
         RunFpIllegal = VHE_RS_STAT_RUN_FP_ILLEGAL,
         RunNotLoaded = VHE_RS_STAT_RUN_NOT_LOADED,
+        LoadLoaded = VHE_RS_STAT_LOAD_LOADED,
+        PutNotLoaded = VHE_RS_STAT_PUT_NOT_LOADED,
         FpIllegal = VHE_RS_STAT_FP_ILLEGAL,
         BadSlot = VHE_RS_STAT_BAD_SLOT,
         CtxsyncIrqsOn = VHE_RS_STAT_CTXSYNC_IRQS_ON,

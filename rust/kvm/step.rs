@@ -237,6 +237,13 @@ impl<'a> Step<'a> {
         self.facts().fpmr
     }
 
+    /// Whether this CPU has a vCPU loaded by this module: what
+    /// [`Step::record_loaded`] set and [`Step::forget_loaded`] has not cleared.
+    #[inline(always)]
+    pub(crate) fn loaded_here(&self) -> bool {
+        self.run_state().loaded().is_some()
+    }
+
     /// At `vcpu_put`: nothing is loaded on this CPU any more.
     pub(crate) fn forget_loaded(&self) {
         self.run_state().set_loaded(None)

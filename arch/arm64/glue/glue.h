@@ -90,9 +90,14 @@ enum vhe_rs_stat {
 	VHE_RS_STAT_DEBUG_VMM_SS,
 	VHE_RS_STAT_DEBUG_VMM_HW,
 	VHE_RS_STAT_DEBUG_OS_LOCK,
-	/* Found in the run path, which cannot WARN: counted only (see debugfs). */
+	/* Found where nothing may print (the run path; vcpu_load/vcpu_put, which
+	 * the scheduler calls with its runqueue locked): counted only (see
+	 * debugfs). vcpu_load/vcpu_put: this CPU already had a vCPU loaded by the
+	 * backend, or had none to put. */
 	VHE_RS_STAT_RUN_FP_ILLEGAL,
 	VHE_RS_STAT_RUN_NOT_LOADED,
+	VHE_RS_STAT_LOAD_LOADED,
+	VHE_RS_STAT_PUT_NOT_LOADED,
 	/* Reported with a WARN (once each) too: a bug in KVM or in the backend. */
 	VHE_RS_STAT_FP_ILLEGAL,
 	VHE_RS_STAT_BAD_SLOT,
