@@ -889,6 +889,7 @@ static void cycle(int n, bool last)
 {
 	double t0 = now();
 	long load, put, vr, vcd, vd, sched, bugs;
+	unsigned long m0;
 	char bug[64];
 	uint64_t order;
 
@@ -958,15 +959,14 @@ static void cycle(int n, bool last)
 	lr = NULL;
 	if (mod_loaded) {
 		/* No VM on Rust now: every Rust vCPU loaded has been put. */
+		m0 = atomic_load(&mismatches);
 		load = stat_of("vcpu_load");
 		put = stat_of("vcpu_put");
 		vr = stat_of("vm_rust");
 		vcd = stat_of("vm_c_disabled");
 		vd = stat_of("vm_destroyed");
-		if (load != put) {
+		if (load != put)
 			mismatch("cycle %d: vcpu_load %ld, vcpu_put %ld with no VM on Rust", n, load, put);
-			vhe_rs_dump_stats(stderr, "lifecycle_stress:   ");
-		}
 		bugs = vhe_rs_bug_stats(bug);
 		if (bugs < 0)
 			mismatch("cycle %d: no vhe_rs/stats with the module loaded", n);
@@ -982,6 +982,8 @@ static void cycle(int n, bool last)
 		if (!has_sysregs && (load || put))
 			mismatch("cycle %d: vcpu_load %ld vcpu_put %ld without the sysregs part",
 				 n, load, put);
+		if (atomic_load(&mismatches) != m0)	/* every counter, for the diagnosis */
+			vhe_rs_dump_stats(stderr, "lifecycle_stress:   ");
 		sched = has_sysregs ? load - lt.rust_runs : 0;
 		sched_loads += sched;
 		/* 7: C VMs still run (the long-lived one, the straddler, churn). */

@@ -89,7 +89,8 @@ static inline long vhe_rs_stat(const char *name)
 
 /*
  * The sum of the bug_* counters of debugfs vhe_rs/stats (what the module found
- * wrong in KVM or in itself; those of the run path are counted only), the
+ * wrong in KVM or in itself; those of the run path and of vcpu_load/vcpu_put are
+ * counted only), the
  * first of them above 0 in @first (at most 64 bytes), or -1 without the module.
  */
 static inline long vhe_rs_bug_stats(char *first)
